@@ -1,0 +1,59 @@
+"""The ``rlcourse`` command: ``rlcourse pretrain | info`` (more subcommands register below)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _pretrain(args: argparse.Namespace) -> int:
+    from rlcourse import models, utils
+
+    utils.quiet()
+    result = models.pretrain(out_dir=Path(args.out), num_steps=args.steps, seed=args.seed, threads=args.threads)
+    print(f"saved to {args.out}: validation loss {result['val_loss']:.4f} nats/token after {args.steps} steps in {result['seconds']:.0f} s")
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    from rlcourse import models, utils
+
+    utils.quiet()
+    model, tokenizer = models.load_policy(args.model)
+    counts = models.count_parameters(model)
+    print(f"{args.model or models.DEFAULT_MODEL_PATH}: {model.config.model_type}, vocabulary {len(tokenizer)}, "
+          f"{counts['total']:,} parameters ({counts['weights']:,} weights, {counts['biases']:,} biases)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rlcourse", description="Reinforcement learning for LLMs: the course's tools.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("pretrain", help="reproduce the shipped tiny model from the grammar corpus")
+    from rlcourse.models import DEFAULT_MODEL_PATH
+
+    p.add_argument("--out", default=str(DEFAULT_MODEL_PATH), help="output folder (Hugging Face format)")
+    p.add_argument("--steps", type=int, default=2500)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2)
+    p.set_defaults(func=_pretrain)
+
+    p = sub.add_parser("info", help="load a policy and count its parameters")
+    p.add_argument("model", nargs="?", default=None, help="HF name or folder (default: the tiny model)")
+    p.set_defaults(func=_info)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, OSError) as err:  # user-facing errors are one clear sentence
+        print(f"rlcourse {args.command}: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

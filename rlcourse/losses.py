@@ -1,0 +1,358 @@
+"""Policy, value and preference losses, and per-token KL estimators.
+
+Aggregation. Every per-token loss ``ℓ_{b,t}`` here is reduced with one token-level
+mean over ALL response tokens in the batch,
+
+    loss = Σ_{b,t} ℓ_{b,t} m_{b,t} / Σ_{b,t} m_{b,t},
+
+so every generated token is one action with equal weight and long responses are not
+down-weighted (DAPO's token-level loss and TRL's default; Dr. GRPO likewise removes the
+per-sequence length normalisation). The alternative, a mean over
+each sequence's tokens followed by a mean over sequences (the original GRPO of
+Shao et al. 2024), gives a token of a short response more weight than a token of a
+long one: correct short answers are pushed up harder, and wrong long answers are
+pushed down more gently, which biases training towards longer wrong responses.
+
+Conventions: tensors are response-aligned ``(B, T)`` (position t is the t-th response
+token), ``mask`` is 1 on response tokens and 0 on padding, and padding never changes
+a loss, its gradient or a statistic. ``advantages`` may be ``(B,)`` (one per sequence,
+applied to every token, as in GRPO / RLOO / REINFORCE) or ``(B, T)`` (per token, as
+with GAE). Advantages, ``old_logprobs``, ``old_values``, ``returns`` and reference
+log-probs are treated as constants (detached). Losses are 0-dim tensors; statistics
+are detached 0-dim tensors in a dict. NaN checks are left to the training loop.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from rlcourse.advantages import (
+    _check_float,
+    _check_like,
+    _check_mask,
+    _check_number,
+    masked_mean,
+)
+
+__all__ = [
+    "reinforce_loss",
+    "ppo_clip_loss",
+    "value_loss",
+    "kl_k1",
+    "kl_k2",
+    "kl_k3",
+    "dpo_loss",
+]
+
+
+def _token_advantages(advantages, logprobs: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """Validate ``advantages`` ((B,) or (B, T)) and return a detached ``(B, T)`` copy, 0 on padding."""
+    _check_float("advantages", advantages, ranks=(1, 2), layout="(B,) or (B, T)")
+    if advantages.dim() == 1:
+        if advantages.shape[0] != logprobs.shape[0]:
+            raise ValueError(
+                f"advantages of shape {tuple(advantages.shape)} must have one entry per sequence of logprobs "
+                f"{tuple(logprobs.shape)}; pass (B,) per-sequence or (B, T) per-token advantages."
+            )
+        advantages = advantages[:, None].expand_as(logprobs)  # (B, T)
+    else:
+        _check_like("advantages", advantages, "logprobs", logprobs)
+    return torch.where(keep, advantages.detach(), 0.0)  # (B, T)
+
+
+def reinforce_loss(logprobs: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """REINFORCE policy-gradient loss (Williams 1992).
+
+    ``L = −Σ_{b,t} A_{b,t} log π(a_t|s_t) m_{b,t} / Σ_{b,t} m_{b,t}`` (token-level mean,
+    see the module docstring), whose gradient is the policy-gradient estimate
+    ``−E[A ∇ log π(a|s)]``. ``A`` is a constant: a return, or a return minus a baseline
+    (:func:`rlcourse.advantages.batch_baseline_advantages`, ``group_advantages``,
+    ``leave_one_out_advantages``).
+
+    Args:
+        logprobs: ``(B, T)`` log π(a_t|s_t) of the sampled tokens under the current policy.
+        advantages: ``(B,)`` one per sequence (broadcast to all its tokens) or ``(B, T)``.
+        mask: ``(B, T)``, 1 on response tokens.
+
+    Returns:
+        The 0-dim loss.
+
+    Example:
+        >>> logprobs = torch.tensor([[-1., -2.], [-0.5, -9.]])
+        >>> mask = torch.tensor([[1, 1], [1, 0]])
+        >>> reinforce_loss(logprobs, torch.tensor([1., -2.]), mask)  # (1·1 + 1·2 − 2·0.5) / 3
+        tensor(0.6667)
+    """
+    _check_float("logprobs", logprobs, ranks=(2,), layout="(B, T)")
+    _check_mask(mask, logprobs, "logprobs")
+    keep = mask.bool()
+    advantages = _token_advantages(advantages, logprobs, keep)  # (B, T)
+    per_token = -advantages * torch.where(keep, logprobs, 0.0)  # (B, T)
+    return masked_mean(per_token, mask)
+
+
+def ppo_clip_loss(
+    logprobs: torch.Tensor,
+    old_logprobs: torch.Tensor,
+    advantages: torch.Tensor,
+    mask: torch.Tensor,
+    clip_eps: float,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """PPO's clipped surrogate objective (Schulman et al. 2017, "Proximal Policy
+    Optimization Algorithms"), as a loss to minimise.
+
+    ``ρ_t = exp(log π(a_t|s_t) − log π_old(a_t|s_t))`` and per token
+    ``ℓ_t = max(−A_t ρ_t, −A_t clip(ρ_t, 1−ε, 1+ε))``, reduced with the token-level
+    mean (module docstring). The max is the pessimistic choice: once ``ρ`` has moved
+    past ``1+ε`` (for ``A > 0``) or below ``1−ε`` (for ``A < 0``) the clipped constant
+    wins and that token's gradient is exactly 0, so one batch cannot push the policy
+    far from the one that sampled it. Moves that make the objective worse are never
+    clipped.
+
+    Args:
+        logprobs: ``(B, T)`` log π(a_t|s_t) under the current policy (with gradient).
+        old_logprobs: ``(B, T)`` log-probs under the sampling policy (constant).
+        advantages: ``(B,)`` one per sequence or ``(B, T)`` per token (constant).
+        mask: ``(B, T)``, 1 on response tokens.
+        clip_eps: ``ε`` > 0, typically 0.2.
+
+    Returns:
+        ``(loss, stats)``: the 0-dim loss and detached 0-dim statistics (token means):
+        ``"clipfrac"``, the fraction of tokens where the clipped term is taken
+        (``−A·clip(ρ) > −A·ρ``); ``"approx_kl"``, ``(ρ − 1) − log ρ`` (the k3 estimator
+        of KL(π_old‖π), as in CleanRL); ``"ratio_mean"``, the mean of ``ρ``.
+
+    Example:
+        >>> old_logprobs = torch.zeros(1, 2)
+        >>> logprobs = torch.log(torch.tensor([[1.5, 0.9]]))  # ρ = [1.5, 0.9]
+        >>> loss, stats = ppo_clip_loss(logprobs, old_logprobs, torch.tensor([1.]), torch.ones(1, 2), 0.2)
+        >>> loss  # (max(−1.5, −1.2) + max(−0.9, −0.9)) / 2
+        tensor(-1.0500)
+        >>> stats["clipfrac"]
+        tensor(0.5000)
+    """
+    _check_float("logprobs", logprobs, ranks=(2,), layout="(B, T)")
+    _check_like("old_logprobs", old_logprobs, "logprobs", logprobs)
+    _check_mask(mask, logprobs, "logprobs")
+    _check_number("clip_eps", clip_eps, 0.0, low_open=True)
+    keep = mask.bool()
+    advantages = _token_advantages(advantages, logprobs, keep)  # (B, T)
+    log_ratio = torch.where(keep, logprobs - old_logprobs.detach(), 0.0)  # (B, T); 0 on padding: exp cannot overflow
+    ratio = torch.exp(log_ratio)  # (B, T)
+    unclipped = -advantages * ratio  # (B, T)
+    clipped = -advantages * torch.clamp(ratio, 1.0 - clip_eps, 1.0 + clip_eps)  # (B, T)
+    loss = masked_mean(torch.maximum(unclipped, clipped), mask)
+    with torch.no_grad():
+        stats = {
+            "clipfrac": masked_mean((clipped > unclipped).to(ratio.dtype), mask),
+            "approx_kl": masked_mean((ratio - 1) - log_ratio, mask),
+            "ratio_mean": masked_mean(ratio, mask),
+        }
+    return loss, stats
+
+
+def value_loss(
+    values: torch.Tensor,
+    old_values: torch.Tensor,
+    returns: torch.Tensor,
+    mask: torch.Tensor,
+    clip_eps: float | None = None,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Squared-error critic loss of PPO, optionally clipped (Schulman et al. 2017; the
+    clipped form comes from the OpenAI baselines PPO2 code that TRL follows).
+
+    Unclipped: ``L = ½ · mean_t (V_t − R_t)²``. With ``clip_eps = ε``:
+    ``V^clip_t = V^old_t + clip(V_t − V^old_t, −ε, ε)`` and
+    ``L = ½ · mean_t max((V_t − R_t)², (V^clip_t − R_t)²)``: like the policy clip, the
+    pessimistic max removes the gradient of tokens whose value moved more than ``ε``
+    away from the old one in the direction that helps. Token-level mean over the batch.
+
+    Args:
+        values: ``(B, T)`` critic outputs ``V_t`` (with gradient).
+        old_values: ``(B, T)`` values at sampling time (constant).
+        returns: ``(B, T)`` targets ``R_t``, e.g. from :func:`rlcourse.advantages.gae` (constant).
+        mask: ``(B, T)``, 1 on response tokens.
+        clip_eps: ``ε`` > 0, or ``None`` for the plain squared error.
+
+    Returns:
+        ``(loss, stats)`` with ``stats["clipfrac"]``: the fraction of tokens where the
+        clipped term is the larger one (0 without clipping), detached.
+
+    Example:
+        >>> values, old_values = torch.tensor([[1., 2.]]), torch.zeros(1, 2)
+        >>> returns, mask = torch.tensor([[1.5, 2.]]), torch.ones(1, 2)
+        >>> value_loss(values, old_values, returns, mask)[0]  # ½ · (0.25 + 0) / 2
+        tensor(0.0625)
+        >>> value_loss(values, old_values, returns, mask, clip_eps=0.5)[0]  # V_clip = [0.5, 0.5]: ½ · (1 + 2.25) / 2
+        tensor(0.8125)
+    """
+    _check_float("values", values, ranks=(2,), layout="(B, T)")
+    _check_like("old_values", old_values, "values", values)
+    _check_like("returns", returns, "values", values)
+    _check_mask(mask, values, "values")
+    if clip_eps is not None:
+        _check_number("clip_eps", clip_eps, 0.0, low_open=True)
+    keep = mask.bool()
+    values = torch.where(keep, values, 0.0)  # (B, T)
+    old_values = torch.where(keep, old_values.detach(), 0.0)  # (B, T)
+    returns = torch.where(keep, returns.detach(), 0.0)  # (B, T)
+    losses = (values - returns) ** 2  # (B, T)
+    if clip_eps is None:
+        return 0.5 * masked_mean(losses, mask), {"clipfrac": values.new_zeros(()).detach()}
+    values_clipped = old_values + torch.clamp(values - old_values, -clip_eps, clip_eps)  # (B, T)
+    losses_clipped = (values_clipped - returns) ** 2  # (B, T)
+    loss = 0.5 * masked_mean(torch.maximum(losses, losses_clipped), mask)
+    with torch.no_grad():
+        clipfrac = masked_mean((losses_clipped > losses).to(values.dtype), mask)
+    return loss, {"clipfrac": clipfrac}
+
+
+# ---------------------------------------------------------------------------
+# KL(π‖π_ref) per token, estimated from tokens a ~ π (Schulman 2020, "Approximating
+# KL Divergence", http://joschu.net/blog/kl-approx.html). With r = π_ref(a)/π(a):
+#     KL(π‖π_ref) = E_{a~π}[log π(a) − log π_ref(a)] = E_{a~π}[−log r].
+# ---------------------------------------------------------------------------
+
+
+def _kl_log_ratio(logprobs, ref_logprobs) -> torch.Tensor:
+    """Validate the pair and return ``log r = log π_ref − log π`` with the input's shape."""
+    _check_float("logprobs", logprobs)
+    _check_like("ref_logprobs", ref_logprobs, "logprobs", logprobs)
+    return ref_logprobs - logprobs
+
+
+def kl_k1(logprobs: torch.Tensor, ref_logprobs: torch.Tensor) -> torch.Tensor:
+    """k1 estimator of KL(π‖π_ref): ``k1 = log π(a) − log π_ref(a) = −log r``.
+
+    Unbiased (its mean under ``a ~ π`` is exactly the KL) but high-variance, and
+    negative on every sampled token that ``π_ref`` likes more than ``π`` does: only its
+    expectation is guaranteed ≥ 0, so a per-token k1 penalty can reward some tokens.
+    TRL's PPO puts ``−β·k1`` into the per-token reward. Schulman (2020).
+
+    Args:
+        logprobs: ``(B, T)`` log π(a_t|s_t) of the sampled tokens.
+        ref_logprobs: ``(B, T)`` log π_ref(a_t|s_t) of the same tokens.
+
+    Returns:
+        ``(B, T)`` per-token estimates, unmasked (callers mask).
+
+    Example:
+        >>> import math
+        >>> logprobs = torch.tensor([[math.log(0.5), math.log(0.25)]])
+        >>> ref_logprobs = torch.tensor([[math.log(0.25), math.log(0.5)]])
+        >>> kl_k1(logprobs, ref_logprobs)  # [log 2, −log 2]
+        tensor([[ 0.6931, -0.6931]])
+    """
+    return -_kl_log_ratio(logprobs, ref_logprobs)  # (B, T)
+
+
+def kl_k2(logprobs: torch.Tensor, ref_logprobs: torch.Tensor) -> torch.Tensor:
+    """k2 estimator of KL(π‖π_ref): ``k2 = ½ (log π(a) − log π_ref(a))² = ½ (log r)²``.
+
+    Always ≥ 0 and low-variance, but biased: its mean is an f-divergence that matches
+    the KL only to second order, i.e. when π and π_ref are close. Schulman (2020).
+
+    Args:
+        logprobs: ``(B, T)`` log π(a_t|s_t) of the sampled tokens.
+        ref_logprobs: ``(B, T)`` log π_ref(a_t|s_t) of the same tokens.
+
+    Returns:
+        ``(B, T)`` per-token estimates, unmasked (callers mask).
+
+    Example:
+        >>> import math
+        >>> logprobs = torch.tensor([[math.log(0.5), math.log(0.25)]])
+        >>> ref_logprobs = torch.tensor([[math.log(0.25), math.log(0.5)]])
+        >>> kl_k2(logprobs, ref_logprobs)  # ½ (log 2)² twice
+        tensor([[0.2402, 0.2402]])
+    """
+    return 0.5 * _kl_log_ratio(logprobs, ref_logprobs) ** 2  # (B, T)
+
+
+def kl_k3(logprobs: torch.Tensor, ref_logprobs: torch.Tensor) -> torch.Tensor:
+    """k3 estimator of KL(π‖π_ref):
+    ``k3 = exp(log π_ref − log π) − (log π_ref − log π) − 1 = (r − 1) − log r``.
+
+    Unbiased: ``E_{a~π}[r] = Σ_a π_ref(a) = 1``, so ``E[k3] = E[−log r] = KL``; the added
+    ``r − 1`` has mean 0 and is a control variate that lowers the variance. Never
+    negative, unlike k1: ``log r ≤ r − 1`` for every ``r > 0`` (the log lies below its
+    tangent at 1), so each sample is ≥ 0, with equality only where π = π_ref. This is
+    the KL term of GRPO (Shao et al. 2024) and TRL's GRPOTrainer. Schulman (2020).
+    Computed as ``expm1(log r) − log r`` for accuracy near r = 1.
+
+    Args:
+        logprobs: ``(B, T)`` log π(a_t|s_t) of the sampled tokens.
+        ref_logprobs: ``(B, T)`` log π_ref(a_t|s_t) of the same tokens.
+
+    Returns:
+        ``(B, T)`` per-token estimates ≥ 0, unmasked (callers mask).
+
+    Example:
+        >>> import math
+        >>> logprobs = torch.tensor([[math.log(0.5), math.log(0.25)]])
+        >>> ref_logprobs = torch.tensor([[math.log(0.25), math.log(0.5)]])
+        >>> kl_k3(logprobs, ref_logprobs)  # [0.5 − 1 + log 2, 2 − 1 − log 2]
+        tensor([[0.1931, 0.3069]])
+    """
+    log_ratio = _kl_log_ratio(logprobs, ref_logprobs)  # (B, T) log r
+    # expm1(x) − x ≥ 0 exactly; the clamp only removes float rounding noise at r ≈ 1.
+    return (torch.expm1(log_ratio) - log_ratio).clamp(min=0.0)  # (B, T)
+
+
+def dpo_loss(
+    policy_chosen_logps: torch.Tensor,
+    policy_rejected_logps: torch.Tensor,
+    ref_chosen_logps: torch.Tensor,
+    ref_rejected_logps: torch.Tensor,
+    beta: float,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Direct Preference Optimization loss (Rafailov et al. 2023, "Direct Preference
+    Optimization: Your Language Model is Secretly a Reward Model").
+
+    Implicit reward ``r̂(x, y) = β (log π(y|x) − log π_ref(y|x))``, and
+    ``L = −mean_b log σ(r̂(x, y_c) − r̂(x, y_r))``: the Bradley–Terry likelihood that the
+    chosen response beats the rejected one. Computed with ``F.logsigmoid``, which is
+    stable for margins of any size. The log-probs are summed over each response's
+    tokens; the mean is over preference pairs. The reference log-probs are constants.
+
+    Args:
+        policy_chosen_logps: ``(B,)`` log π(y_c|x), summed over the chosen response.
+        policy_rejected_logps: ``(B,)`` log π(y_r|x).
+        ref_chosen_logps: ``(B,)`` log π_ref(y_c|x).
+        ref_rejected_logps: ``(B,)`` log π_ref(y_r|x).
+        beta: ``β`` > 0, strength of the implicit KL constraint (typically 0.1).
+
+    Returns:
+        ``(loss, stats)``; stats (TRL's names, detached batch means):
+        ``"rewards/chosen"`` ``r̂(x, y_c)``, ``"rewards/rejected"`` ``r̂(x, y_r)``,
+        ``"rewards/margins"`` their difference, ``"rewards/accuracies"`` the fraction
+        of pairs with ``r̂(x, y_c) > r̂(x, y_r)``.
+
+    Example:
+        >>> loss, stats = dpo_loss(torch.tensor([-1.]), torch.tensor([-3.]),
+        ...                        torch.tensor([-2.]), torch.tensor([-2.]), beta=0.1)
+        >>> loss  # −log σ(0.1·1 − 0.1·(−1)) = log(1 + e^{−0.2})
+        tensor(0.5981)
+        >>> stats["rewards/margins"]
+        tensor(0.2000)
+    """
+    _check_float("policy_chosen_logps", policy_chosen_logps, ranks=(1,), layout="(B,)")
+    _check_like("policy_rejected_logps", policy_rejected_logps, "policy_chosen_logps", policy_chosen_logps)
+    _check_like("ref_chosen_logps", ref_chosen_logps, "policy_chosen_logps", policy_chosen_logps)
+    _check_like("ref_rejected_logps", ref_rejected_logps, "policy_chosen_logps", policy_chosen_logps)
+    _check_number("beta", beta, 0.0, low_open=True)
+    if policy_chosen_logps.shape[0] == 0:
+        raise ValueError("dpo_loss got an empty batch (B = 0); pass at least one preference pair.")
+    chosen_rewards = beta * (policy_chosen_logps - ref_chosen_logps.detach())  # (B,)
+    rejected_rewards = beta * (policy_rejected_logps - ref_rejected_logps.detach())  # (B,)
+    margins = chosen_rewards - rejected_rewards  # (B,)
+    loss = -F.logsigmoid(margins).mean()
+    with torch.no_grad():
+        stats = {
+            "rewards/chosen": chosen_rewards.mean(),
+            "rewards/rejected": rejected_rewards.mean(),
+            "rewards/margins": margins.mean(),
+            "rewards/accuracies": (chosen_rewards > rejected_rewards).to(margins.dtype).mean(),
+        }
+    return loss, stats

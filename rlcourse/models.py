@@ -1,0 +1,345 @@
+"""The course's tiny pretrained policy, and the loader that also takes any Hugging Face model.
+
+The tiny model is a real ``transformers`` Llama (rotary positions, attention and MLP
+biases switched on, so θ really is "every weight and bias") with a word-level tokenizer over
+the grammar of :mod:`rlcourse.data`. Its weights ship in ``rlcourse/assets/tiny-gpt/`` in
+Hugging Face format, so the same ``from_pretrained`` call loads it, ``gpt2`` or a SmolLM.
+
+Why Llama and not GPT-2: GPT-2 adds *absolute* position embeddings, so in a left-padded
+batch every token sits at a shifted position unless ``position_ids`` are passed, and
+recomputed log-probs silently differ from those seen while sampling. Rotary embeddings only
+see *relative* positions, so left padding changes nothing.
+
+``pretrain()`` (also ``rlcourse pretrain``) reproduces the shipped weights.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    GenerationConfig,
+    LlamaConfig,
+    LlamaForCausalLM,
+    PreTrainedTokenizerFast,
+    get_cosine_schedule_with_warmup,
+)
+
+from rlcourse import data
+
+DEFAULT_MODEL_PATH = Path(__file__).parent / "assets" / "tiny-gpt"
+SPECIAL_TOKENS = {"pad_token": "<pad>", "bos_token": "<bos>", "eos_token": "<eos>", "unk_token": "<unk>"}
+
+
+class ModelUnavailableError(OSError):
+    """A model name could not be resolved to weights on this machine."""
+
+
+# ----------------------------------------------------------------------------- tokenizer
+
+
+def build_tokenizer() -> PreTrainedTokenizerFast:
+    """A word-level tokenizer over ``data.vocabulary()``: one token per word or punctuation mark.
+
+    Ids 0-3 are ``<pad> <bos> <eos> <unk>``; ``<bos>`` is prepended to every encoded text
+    (the state always starts from it). Padding is on the left, so that in a batch every
+    prompt ends where generation starts.
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+
+    specials = list(SPECIAL_TOKENS.values())
+    vocab = {tok: i for i, tok in enumerate(specials + data.vocabulary())}
+    core = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    core.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    core.post_processor = processors.TemplateProcessing(
+        single="<bos> $A", pair="<bos> $A $B", special_tokens=[("<bos>", vocab["<bos>"])]
+    )
+    core.decoder = decoders.WordPiece(prefix="##", cleanup=False)  # joins words with spaces
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, padding_side="left", **SPECIAL_TOKENS)
+    tokenizer.model_max_length = 256
+    return tokenizer
+
+
+# ----------------------------------------------------------------------------- model
+
+
+def build_config(vocab_size: int, tokenizer: PreTrainedTokenizerFast | None = None) -> LlamaConfig:
+    """The tiny model's architecture: 2 Llama blocks, width 128, 4 heads, biases on (~0.6M θ)."""
+    tokenizer = tokenizer or build_tokenizer()
+    return LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=128,  # d_model
+        intermediate_size=512,  # MLP width (4 × d_model)
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        head_dim=32,
+        max_position_embeddings=256,  # longest story + prompt, with room to spare
+        attention_bias=True,  # q/k/v/o projections get biases ...
+        mlp_bias=True,  # ... and so do the MLP projections: θ = weights and biases
+        tie_word_embeddings=True,  # the output layer reuses the embedding matrix
+        rms_norm_eps=1e-5,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+
+
+def generation_config(tokenizer) -> GenerationConfig:
+    """Plain ancestral sampling: temperature 1, no top-k, no top-p (the policy as it is)."""
+    return GenerationConfig(
+        do_sample=True,
+        temperature=1.0,
+        top_k=0,
+        top_p=1.0,
+        max_new_tokens=40,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def load_tokenizer(name_or_path: str | Path | None = None):
+    """Load a tokenizer with ``AutoTokenizer``; make sure it pads on the left and has a pad token."""
+    source = str(name_or_path or DEFAULT_MODEL_PATH)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+    except OSError as err:
+        raise _unavailable(source) from err
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:  # e.g. gpt2 ships without one
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_policy(name_or_path: str | Path | None = None, device: str | torch.device = "cpu", dtype=None):
+    """Load a causal LM and its tokenizer: the shipped tiny model by default, or any HF name/path.
+
+    Args:
+        name_or_path: ``None`` for the course's tiny model (no download), a local folder in
+            Hugging Face format, or a Hub name such as ``"gpt2"`` or
+            ``"HuggingFaceTB/SmolLM2-135M"`` (needs the internet once, then the cache).
+        device: where to put the model.
+        dtype: e.g. ``torch.bfloat16`` for a larger model; ``None`` keeps the saved dtype.
+
+    Returns:
+        ``(model, tokenizer)``: the model in eval mode, the tokenizer padding on the left.
+
+    Example:
+        >>> model, tokenizer = load_policy()
+        >>> model.config.model_type
+        'llama'
+    """
+    source = str(name_or_path or DEFAULT_MODEL_PATH)
+    tokenizer = load_tokenizer(source)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
+    except OSError as err:
+        raise _unavailable(source) from err
+    if model.generation_config.pad_token_id is None:
+        model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return model.to(device).eval(), tokenizer
+
+
+def _unavailable(source: str) -> ModelUnavailableError:
+    return ModelUnavailableError(
+        f"Model '{source}' is unavailable: it is not a local folder and could not be fetched from "
+        "the Hugging Face Hub (offline, or the name is wrong, or it is not in the cache); "
+        "the default tiny model, load_policy(), needs no download."
+    )
+
+
+def count_parameters(model: torch.nn.Module) -> dict[str, int]:
+    """θ counted by kind: ``{"weights": ..., "biases": ..., "total": ...}`` (trainable only).
+
+    Norm scales (``*.weight`` of RMSNorm) count as weights; tied embeddings count once.
+    """
+    counts = {"weights": 0, "biases": 0}
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            counts["biases" if name.endswith("bias") else "weights"] += param.numel()
+    counts["total"] = counts["weights"] + counts["biases"]
+    return counts
+
+
+def parameter_kind(name: str) -> tuple[str, str]:
+    """Which part of the network a named parameter belongs to, and whether it is a weight or a bias.
+
+    Example:
+        >>> parameter_kind("model.layers.0.self_attn.q_proj.bias")
+        ('attention', 'bias')
+    """
+    kind = "bias" if name.endswith("bias") else "weight"
+    for part, keys in (("embedding", ("embed", "wte", "wpe", "lm_head")), ("attention", ("attn", "attention")),
+                       ("mlp", ("mlp", "fc", "c_proj")), ("norm", ("norm", "ln_"))):
+        if any(k in name for k in keys):
+            return part, kind
+    return "other", kind
+
+
+def parameter_table(model: torch.nn.Module) -> dict[tuple[str, str], int]:
+    """θ counted by (part, kind), e.g. ``{("attention", "weight"): 131072, ...}``."""
+    table: dict[tuple[str, str], int] = {}
+    for name, param in model.named_parameters():
+        key = parameter_kind(name)
+        table[key] = table.get(key, 0) + param.numel()
+    return table
+
+
+# ----------------------------------------------------------------------------- pretraining
+
+
+def corpus_batch(rng: random.Random, batch_size: int, story_fraction: float) -> list[str]:
+    """A batch of texts from the grammar: all reviews, or (with probability ``story_fraction``) all stories.
+
+    Whole batches of one kind keep padding short: a story is ~4× a review's length, and one
+    story in a batch of reviews would make every row that long.
+    """
+    sample = data.sample_story if rng.random() < story_fraction else data.sample_review
+    return [sample(rng) for _ in range(batch_size)]
+
+
+def encode_for_lm(tokenizer, texts: list[str]) -> dict[str, torch.Tensor]:
+    """``<bos> text <eos>``, right-padded, with labels -100 on padding (ignored by the loss)."""
+    rows = [tokenizer(t)["input_ids"] + [tokenizer.eos_token_id] for t in texts]
+    length = max(len(r) for r in rows)
+    input_ids = torch.full((len(rows), length), tokenizer.pad_token_id)  # (B, L)
+    attention_mask = torch.zeros((len(rows), length), dtype=torch.long)  # (B, L)
+    for i, r in enumerate(rows):
+        input_ids[i, : len(r)] = torch.tensor(r)
+        attention_mask[i, : len(r)] = 1
+    labels = input_ids.masked_fill(attention_mask == 0, -100)  # (B, L)
+    return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
+
+
+@torch.no_grad()
+def validation_loss(model, tokenizer, texts: list[str], batch_size: int = 128) -> float:
+    """Mean next-token cross-entropy (nats per token) over ``texts``."""
+    model.eval()
+    total, count = 0.0, 0
+    for start in range(0, len(texts), batch_size):
+        batch = encode_for_lm(tokenizer, texts[start : start + batch_size])
+        n_tokens = int((batch["labels"][:, 1:] != -100).sum())
+        total += float(model(**batch).loss) * n_tokens
+        count += n_tokens
+    return total / count
+
+
+def validation_texts(n: int = 512, seed: int = 10_000, story_fraction: float = 0.2) -> list[str]:
+    """The fixed held-out corpus sample that ``pretrain`` reports its loss on (same mix as training)."""
+    rng = random.Random(seed)
+    n_stories = round(n * story_fraction)
+    return [data.sample_story(rng) for _ in range(n_stories)] + [data.sample_review(rng) for _ in range(n - n_stories)]
+
+
+def pretrain(
+    out_dir: str | Path | None = DEFAULT_MODEL_PATH,
+    num_steps: int = 2500,
+    batch_size: int = 64,
+    lr: float = 3e-3,
+    story_fraction: float = 0.2,
+    seed: int = 0,
+    threads: int = 2,
+    progress: bool = True,
+) -> dict:
+    """Pretrain the tiny model on fresh samples of the grammar, and save it in HF format.
+
+    Every step draws a new batch from the grammar (an endless corpus: no epochs, no
+    overfitting), minimises next-token cross-entropy with AdamW, warm-up then cosine decay.
+
+    Returns:
+        ``{"model", "tokenizer", "history": [loss per step], "val_loss", "seconds", ...}``;
+        when ``out_dir`` is not ``None`` the model, tokenizer, generation config and a model
+        card are written there.
+    """
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
+    tokenizer = build_tokenizer()
+    model = LlamaForCausalLM(build_config(len(tokenizer), tokenizer))
+    model.generation_config = generation_config(tokenizer)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01, betas=(0.9, 0.98))
+    schedule = get_cosine_schedule_with_warmup(optimizer, num_warmup_steps=num_steps // 20, num_training_steps=num_steps)
+
+    history, start = [], time.perf_counter()
+    model.train()
+    bar = tqdm(range(num_steps), desc="pretraining", disable=not progress)
+    for step in bar:
+        batch = encode_for_lm(tokenizer, corpus_batch(rng, batch_size, story_fraction))
+        loss = model(**batch).loss
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        schedule.step()
+        history.append(loss.item())
+        if step % 50 == 0:
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+    seconds = time.perf_counter() - start
+    val_loss = validation_loss(model, tokenizer, validation_texts(story_fraction=story_fraction))
+    model.eval()
+    result = {
+        "model": model,
+        "tokenizer": tokenizer,
+        "history": history,
+        "val_loss": val_loss,
+        "seconds": seconds,
+        "num_steps": num_steps,
+        "batch_size": batch_size,
+        "lr": lr,
+        "seed": seed,
+        "story_fraction": story_fraction,
+    }
+    if out_dir is not None:
+        save_pretrained(result, Path(out_dir))
+    return result
+
+
+def save_pretrained(result: dict, out_dir: Path) -> None:
+    """Write weights (safetensors), config, tokenizer, generation config and the model card."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result["model"].save_pretrained(out_dir)
+    result["tokenizer"].save_pretrained(out_dir)
+    stats = {k: result[k] for k in ("val_loss", "num_steps", "batch_size", "lr", "seed", "story_fraction")}
+    stats["parameters"] = count_parameters(result["model"])
+    stats["vocab_size"] = len(result["tokenizer"])
+    (out_dir / "training_stats.json").write_text(json.dumps(stats, indent=2) + "\n")
+    (out_dir / "README.md").write_text(model_card(result, stats))
+
+
+def model_card(result: dict, stats: dict) -> str:
+    p = stats["parameters"]
+    return f"""---
+library_name: transformers
+tags: [rlcourse, tiny, llama, synthetic]
+---
+# tiny-gpt: the rlcourse policy
+
+A {p['total']:,}-parameter Llama-style causal LM ({p['weights']:,} weights, {p['biases']:,}
+biases; 2 blocks, width 128, 4 heads, rotary positions, attention and MLP biases on, tied
+embeddings) with a {stats['vocab_size']}-token word-level tokenizer.
+
+- **Corpus**: synthetic movie reviews ({1 - stats['story_fraction']:.0%} of batches) and short stories
+  ({stats['story_fraction']:.0%}) sampled from the probabilistic grammar in `rlcourse/data.py`
+  ({len(data.vocabulary())} words and punctuation marks) — a fresh batch every step, no fixed dataset.
+- **Training**: {stats['num_steps']} steps of AdamW, batch {stats['batch_size']}, peak lr
+  {stats['lr']}, warm-up then cosine decay, seed {stats['seed']}, 2 CPU threads.
+- **Final validation loss**: {stats['val_loss']:.4f} nats/token on 512 held-out grammar samples
+  (perplexity {math.exp(stats['val_loss']):.2f}).
+- **Reproduce**: `rlcourse pretrain --out rlcourse/assets/tiny-gpt` (a few minutes on 2 cores).
+- **Use**: `rlcourse.load_policy()` or `AutoModelForCausalLM.from_pretrained(path)`.
+
+It exists to be the policy π_θ of an offline course on RL for LLMs; it knows nothing but
+its grammar.
+"""

@@ -1,0 +1,59 @@
+"""Small shared helpers: seeding, thread count, quiet libraries, devices.
+
+Every notebook starts with ``rlcourse.setup(seed=0)`` so that a run gives the same numbers
+on the same machine (the thread count changes the last bits of float sums, so it is fixed
+too).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import warnings
+
+import numpy as np
+import torch
+
+DEFAULT_THREADS = 2  # the course's reference machine is a 2-core laptop
+
+
+def set_seed(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch, and return a fresh ``torch.Generator`` seeded with ``seed``.
+
+    Sampling functions in this package take an explicit generator, so a cell that samples
+    gives the same result however many cells ran before it.
+    """
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def quiet() -> None:
+    """Silence the progress widgets and warnings that libraries print differently on every run."""
+    import transformers
+
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    warnings.filterwarnings("ignore", category=UserWarning, module="transformers")
+    warnings.filterwarnings("ignore", category=FutureWarning)
+
+
+def setup(seed: int = 0, threads: int = DEFAULT_THREADS) -> torch.Generator:
+    """The first call of every notebook: fix threads, quiet libraries, seed everything."""
+    torch.set_num_threads(threads)
+    quiet()
+    return set_seed(seed)
+
+
+def default_device() -> torch.device:
+    """CUDA when present, else CPU (the course is written for, and tested on, the CPU)."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def show_source(obj) -> None:
+    """Print the source of a package function or class (notebooks show code, never paste it)."""
+    import inspect
+
+    print(inspect.getsource(obj))
