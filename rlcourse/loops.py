@@ -1,0 +1,380 @@
+"""The RL fine-tuning loop, top to bottom: rollout → score → advantages → update.
+
+One iteration of every algorithm here::
+
+    prompts ──rollout──► responses, log π_old ──score──► per-token rewards r_t
+        (score at the last response token, −β·KL(π‖π_ref) on every token)
+    ──compute_advantages──► A_t   (REINFORCE: baseline · RLOO: leave-one-out ·
+                                   GRPO: group-normalised · PPO: GAE on a value head)
+    ──update──► θ   (minibatches × epochs, gradient clipping)
+
+The four algorithms differ only in ``compute_advantages`` and the loss; each has its own
+frozen config dataclass (change values with ``dataclasses.replace``). ``train`` runs the loop
+and returns a history of metric dicts named like TRL's (``objective/kl``,
+``objective/rlhf_reward``, ``policy/clipfrac_avg``, ``val/ratio`` …), plus ``gold/*``
+metrics that always measure the transparent gold reward, whatever the policy trains on.
+
+Glossary: B prompts per step, G samples per prompt, N = B·G sequences, T response tokens.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+from tqdm.auto import tqdm
+
+from rlcourse import advantages as adv
+from rlcourse import data, losses, policy, rewards
+
+
+class TrainingDivergedError(RuntimeError):
+    """A loss or metric became NaN/inf or exploded; training stopped."""
+
+
+# ----------------------------------------------------------------------------- configs
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """Fields every algorithm shares."""
+
+    num_steps: int = 50  # RL iterations (one rollout batch each)
+    num_prompts: int = 16  # B: prompts per iteration
+    group_size: int = 4  # G: samples per prompt (N = B·G sequences per iteration)
+    max_new_tokens: int = 32  # T: longest response
+    temperature: float = 1.0  # sampling temperature during rollouts
+    lr: float = 5e-4  # AdamW learning rate for θ
+    kl_coef: float = 0.05  # β: weight of the KL(π‖π_ref) penalty
+    max_grad_norm: float = 1.0  # gradient clipping
+    num_epochs: int = 1  # passes over each rollout batch
+    num_minibatches: int = 1  # minibatches per epoch
+    dense: bool = False  # per-token gold rewards instead of one score at the end
+    gamma: float = 1.0  # discount of future rewards
+    task: str = "review"  # "review" or "story": which prompts to continue
+    seed: int = 0
+    explode_threshold: float = 1e4  # |loss| above this stops training
+
+
+@dataclass(frozen=True)
+class ReinforceConfig(LoopConfig):
+    """REINFORCE with a batch-mean baseline (Williams 1992): A = R − mean(R)."""
+
+
+@dataclass(frozen=True)
+class RLOOConfig(LoopConfig):
+    """REINFORCE leave-one-out (Ahmadian et al. 2024): A_i = R_i − mean_{j≠i} R_j within a group."""
+
+
+@dataclass(frozen=True)
+class GRPOConfig(LoopConfig):
+    """GRPO (Shao et al. 2024): group-normalised score as every token's advantage, k3 KL in the loss."""
+
+    clip_eps: float = 0.2  # ε of the clipped surrogate
+    kl_coef: float = 0.02  # β of the k3 KL loss term (not a reward penalty, unlike PPO)
+
+
+@dataclass(frozen=True)
+class PPOConfig(LoopConfig):
+    """PPO with a value head, GAE and KL-penalised rewards (Schulman et al. 2017; Ziegler et al. 2019)."""
+
+    clip_eps: float = 0.2  # ε of the clipped surrogate
+    lam: float = 0.95  # λ of GAE
+    vf_coef: float = 0.1  # weight of the value loss
+    cliprange_value: float = 0.2  # clip of the value update
+    num_epochs: int = 4  # PPO epochs per rollout batch
+    num_minibatches: int = 2
+    adaptive_kl: bool = False  # adapt β towards target_kl (Ziegler et al. 2019)
+    target_kl: float = 2.0  # target of Σ_t KL per sequence, in nats
+    kl_horizon: int = 100  # how many steps the controller takes to close the gap
+
+
+# ----------------------------------------------------------------------------- pieces
+
+
+@dataclass
+class Batch:
+    """One iteration's data; every tensor is (N, T) response-aligned unless noted."""
+
+    gen: policy.Generation
+    old_logprobs: torch.Tensor  # log π_old(a_t|s_t), from the sampling pass
+    ref_logprobs: torch.Tensor  # log π_ref(a_t|s_t), frozen reference model
+    mask: torch.Tensor  # 1 on response tokens
+    scores: torch.Tensor = None  # (N,) the reward model's / gold score of each response
+    rewards: torch.Tensor = None  # per-token rewards, KL penalty included
+    advantages: torch.Tensor = None  # (N, T) or (N,)
+    returns: torch.Tensor = None
+    values: torch.Tensor = None
+
+
+class ValueHead(torch.nn.Module):
+    """V(s_t): a linear layer on the policy's last hidden state (shared backbone, as in TRL's PPO)."""
+
+    def __init__(self, hidden_size: int):
+        super().__init__()
+        self.linear = torch.nn.Linear(hidden_size, 1)
+        torch.nn.init.zeros_(self.linear.weight)
+        torch.nn.init.zeros_(self.linear.bias)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.linear(hidden).squeeze(-1)  # (N, T, H) -> (N, T)
+
+
+def forward_response(model, gen: policy.Generation, value_head: ValueHead | None = None):
+    """One forward pass over prompt+response: log π (N, T), entropy (N, T) and V (N, T) or None."""
+    T = gen.response_ids.shape[1]
+    out = model(input_ids=gen.input_ids, attention_mask=gen.attention_mask, use_cache=False,
+                output_hidden_states=value_head is not None)
+    logits = out.logits[:, -T - 1 : -1].float()  # (N, T, V): position t-1 predicts token t
+    logprobs = policy.token_logprobs(logits, gen.response_ids)  # (N, T)
+    entropy = policy.token_entropy(logits)  # (N, T)
+    values = value_head(out.hidden_states[-1][:, -T - 1 : -1]) if value_head is not None else None
+    return logprobs, entropy, values
+
+
+def task_prompts(config: LoopConfig, step: int) -> list[str]:
+    """B prompts for this step, each repeated G times in a row (a group)."""
+    draw = data.review_prompts if config.task == "review" else data.story_prompts
+    prompts = draw(config.num_prompts, seed=config.seed * 100_003 + step)
+    return [p for p in prompts for _ in range(config.group_size)]
+
+
+@torch.no_grad()
+def rollout(model, ref_model, tokenizer, prompts: list[str], config: LoopConfig, generator: torch.Generator) -> Batch:
+    """Sample responses and record log π_old and log π_ref on them."""
+    model.eval()
+    gen = policy.generate(model, tokenizer, prompts, config.max_new_tokens, config.temperature, 0, generator)
+    mask = gen.response_mask.float()  # (N, T)
+    ref_logprobs, _, _ = forward_response(ref_model, gen)
+    return Batch(gen, gen.logprobs * mask, ref_logprobs * mask, mask)
+
+
+def score(batch: Batch, reward_fn: Callable[[list[str]], torch.Tensor], config: LoopConfig, kl_coef: float) -> Batch:
+    """Per-token rewards: r_t = −β·(log π_old − log π_ref)_t, plus the score at the last response token.
+
+    With ``config.dense`` the gold reward is spread over the tokens that earned it
+    (``rewards.gold_response_token_rewards``) instead of arriving only at the end.
+    """
+    gen, mask = batch.gen, batch.mask
+    batch.scores = reward_fn(gen.full_texts()).float()  # (N,)
+    kl = losses.kl_k1(batch.old_logprobs, batch.ref_logprobs) * mask  # (N, T)
+    if config.dense:
+        task_rewards = rewards.gold_response_token_rewards(gen.prompts, gen.texts, mask.shape[1]) * mask
+    else:
+        last = (mask.sum(1).long() - 1).clamp(min=0)  # (N,) index of the last response token
+        task_rewards = torch.zeros_like(mask).scatter(1, last[:, None], batch.scores[:, None])  # (N, T)
+    batch.rewards = task_rewards - kl_coef * kl  # (N, T)
+    return batch
+
+
+def compute_advantages(batch: Batch, config: LoopConfig, model=None, value_head=None) -> Batch:
+    """The one place the four algorithms differ before the update."""
+    G, mask = config.group_size, batch.mask
+    if isinstance(config, PPOConfig):
+        with torch.no_grad():
+            _, _, values = forward_response(model, batch.gen, value_head)
+        batch.values = values * mask
+        advantages, batch.returns = adv.gae(batch.rewards, batch.values, mask, config.gamma, config.lam)
+        batch.advantages = adv.whiten(advantages, mask)
+    elif isinstance(config, GRPOConfig):
+        batch.advantages = adv.group_advantages(batch.scores, G)  # (N,): the same for every token
+    else:
+        returns = adv.discounted_returns(batch.rewards, mask, config.gamma)  # (N, T) reward-to-go
+        if isinstance(config, RLOOConfig):
+            baseline = _leave_one_out_mean(returns, mask, G)
+        else:
+            baseline = adv.masked_mean(returns, mask, dim=None)  # batch-mean baseline
+        batch.advantages = (returns - baseline) * mask
+    return batch
+
+
+def _leave_one_out_mean(returns: torch.Tensor, mask: torch.Tensor, G: int) -> torch.Tensor:
+    """Per position t, the mean return-to-go of the other G−1 samples of the same prompt, (N, T)."""
+    seq_returns = returns[:, 0]  # (N,): the return of the whole response
+    loo = seq_returns - adv.leave_one_out_advantages(seq_returns, G)  # mean of the others
+    return loo[:, None] * mask
+
+
+def policy_loss(config: LoopConfig, batch_slice: dict, logprobs: torch.Tensor, entropy: torch.Tensor):
+    """The algorithm's loss on a minibatch, and its stats."""
+    mask, A = batch_slice["mask"], batch_slice["advantages"]
+    if isinstance(config, (GRPOConfig, PPOConfig)):
+        loss, stats = losses.ppo_clip_loss(logprobs, batch_slice["old_logprobs"], A, mask, config.clip_eps)
+    else:
+        loss = losses.reinforce_loss(logprobs, A, mask)
+        ratio = torch.exp(logprobs - batch_slice["old_logprobs"]).detach()
+        stats = {"clipfrac": torch.tensor(0.0), "approx_kl": adv.masked_mean((ratio - 1) - ratio.log(), mask),
+                 "ratio_mean": adv.masked_mean(ratio, mask)}
+    if isinstance(config, GRPOConfig) and config.kl_coef > 0:
+        kl = adv.masked_mean(losses.kl_k3(logprobs, batch_slice["ref_logprobs"]), mask)
+        loss = loss + config.kl_coef * kl
+    return loss, stats
+
+
+def update(model, value_head, optimizer, batch: Batch, config: LoopConfig, generator: torch.Generator) -> dict:
+    """Minibatch epochs of gradient steps on the rollout batch; returns averaged stats."""
+    model.train()
+    N = batch.mask.shape[0]
+    fields = {k: getattr(batch, k) for k in ("old_logprobs", "ref_logprobs", "mask", "advantages", "returns", "values")}
+    totals: dict[str, list[float]] = {}
+    for _ in range(config.num_epochs):
+        order = torch.randperm(N, generator=generator)
+        for idx in order.chunk(config.num_minibatches):
+            mb = {k: v[idx] if v is not None else None for k, v in fields.items()}
+            mb_gen = _slice_generation(batch.gen, idx)
+            logprobs, entropy, values = forward_response(model, mb_gen, value_head)
+            loss, stats = policy_loss(config, mb, logprobs, entropy)
+            stats = {"loss/policy_avg": loss.detach(), "policy/clipfrac_avg": stats["clipfrac"],
+                     "policy/approxkl_avg": stats["approx_kl"], "val/ratio": stats["ratio_mean"]}
+            if isinstance(config, PPOConfig):
+                vloss, vstats = losses.value_loss(values, mb["values"], mb["returns"], mb["mask"], config.cliprange_value)
+                loss = loss + config.vf_coef * vloss
+                stats.update({"loss/value_avg": vloss.detach(), "val/clipfrac_avg": vstats["clipfrac"]})
+            stats["policy/entropy_avg"] = adv.masked_mean(entropy.detach(), mb["mask"])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            params = [p for group in optimizer.param_groups for p in group["params"]]
+            stats["policy/grad_norm"] = torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
+            optimizer.step()
+            for k, v in stats.items():
+                totals.setdefault(k, []).append(float(v))
+    return {k: sum(v) / len(v) for k, v in totals.items()}
+
+
+def _slice_generation(gen: policy.Generation, idx: torch.Tensor) -> policy.Generation:
+    pick = lambda xs: [xs[i] for i in idx.tolist()]  # noqa: E731
+    return policy.Generation(gen.prompt_ids[idx], gen.prompt_mask[idx], gen.response_ids[idx],
+                             gen.response_mask[idx], gen.logprobs[idx], pick(gen.prompts), pick(gen.texts),
+                             gen.eos_token_id)
+
+
+@dataclass
+class AdaptiveKLController:
+    """β ← β·(1 + clip(KL/target − 1, ±0.2)·n/horizon) (Ziegler et al. 2019, as in TRL's PPO)."""
+
+    kl_coef: float
+    target: float
+    horizon: int
+
+    def update(self, kl: float, n_steps: int = 1) -> float:
+        error = max(-0.2, min(0.2, kl / self.target - 1))
+        self.kl_coef *= 1 + error * n_steps / self.horizon
+        return self.kl_coef
+
+
+# ----------------------------------------------------------------------------- the loop
+
+
+def diagnostics(batch: Batch, kl_coef: float) -> dict:
+    """What to watch, with TRL's names: reward, KL, entropy, length, and the gold reward."""
+    mask = batch.mask
+    kl_seq = (losses.kl_k1(batch.old_logprobs, batch.ref_logprobs) * mask).sum(1)  # (N,) Σ_t KL
+    texts = batch.gen.full_texts()
+    gold = rewards.gold_reward(texts)
+    return {
+        "objective/scores": batch.scores.mean().item(),
+        "objective/kl": kl_seq.mean().item(),
+        "objective/kl_k3": (losses.kl_k3(batch.old_logprobs, batch.ref_logprobs) * mask).sum(1).mean().item(),
+        "objective/non_score_reward": (-kl_coef * kl_seq).mean().item(),
+        "objective/rlhf_reward": (batch.scores - kl_coef * kl_seq).mean().item(),
+        "objective/entropy": (-(batch.old_logprobs) * mask).sum(1).mean().item(),
+        "gold/reward": gold.mean().item(),
+        "gold/grammatical": sum(map(data.is_grammatical, texts)) / len(texts),
+        "response/length": mask.sum(1).mean().item(),
+        "kl_coef": kl_coef,
+    }
+
+
+def _check_finite(step: int, metrics: dict, threshold: float) -> None:
+    for name, value in metrics.items():
+        if not math.isfinite(value) or (name.startswith("loss/") and abs(value) > threshold):
+            raise TrainingDivergedError(
+                f"Training stopped at step {step}: {name} = {value:.4g} is {'not finite' if not math.isfinite(value) else 'exploding'}; "
+                "lower the learning rate or raise kl_coef, and check the reward function for NaNs."
+            )
+
+
+def train(config: LoopConfig, model=None, tokenizer=None, reward_fn=None, ref_model=None,
+          device: str | torch.device | None = None, progress: bool = True) -> dict:
+    """Run ``config.num_steps`` RL iterations; returns ``{"history", "model", "value_head", ...}``.
+
+    Args:
+        config: one of ReinforceConfig, RLOOConfig, GRPOConfig, PPOConfig.
+        model, tokenizer: the policy to train (default: a fresh copy of the shipped tiny model).
+            The model is trained in place.
+        reward_fn: texts -> (N,) scores; default ``rewards.gold_reward``. Pass a reward model
+            scorer to train on a learned proxy (``gold/*`` metrics still report the gold reward).
+        ref_model: the frozen reference π_ref (default: a copy of ``model`` before training).
+        device: "cpu" or "cuda"; default CUDA when present.
+    """
+    from rlcourse import models, utils
+
+    if not isinstance(config, (ReinforceConfig, RLOOConfig, GRPOConfig, PPOConfig)):
+        raise ValueError(f"config must be a ReinforceConfig, RLOOConfig, GRPOConfig or PPOConfig, got {type(config).__name__}.")
+    if isinstance(config, (RLOOConfig, GRPOConfig)) and config.group_size < 2:
+        raise ValueError(f"{type(config).__name__} compares samples of the same prompt: group_size must be ≥ 2, got {config.group_size}.")
+    device = torch.device(device) if device is not None else utils.default_device()
+    torch.manual_seed(config.seed)
+    if model is None:
+        model, tokenizer = models.load_policy()
+    model.to(device)
+    ref_model = (ref_model or copy.deepcopy(model)).to(device).eval().requires_grad_(False)
+    reward_fn = reward_fn or rewards.gold_reward
+    value_head = ValueHead(model.config.hidden_size).to(device) if isinstance(config, PPOConfig) else None
+    params = list(model.parameters()) + (list(value_head.parameters()) if value_head is not None else [])
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0)
+    kl_ctl = AdaptiveKLController(config.kl_coef, getattr(config, "target_kl", 1.0), getattr(config, "kl_horizon", 100))
+    generator = torch.Generator().manual_seed(config.seed)
+    # GRPO puts β into the loss (k3 term), not into the reward
+    reward_kl_coef = 0.0 if isinstance(config, GRPOConfig) else config.kl_coef
+
+    history = []
+    bar = tqdm(range(config.num_steps), desc=type(config).__name__.replace("Config", ""), disable=not progress)
+    for step in bar:
+        start = time.perf_counter()
+        batch = rollout(model, ref_model, tokenizer, task_prompts(config, step), config, generator)
+        batch = score(batch, reward_fn, config, reward_kl_coef)
+        batch = compute_advantages(batch, config, model, value_head)
+        metrics = {"step": step, **diagnostics(batch, reward_kl_coef)}
+        metrics.update(update(model, value_head, optimizer, batch, config, generator))
+        metrics["kl_coef"] = config.kl_coef if isinstance(config, GRPOConfig) else reward_kl_coef
+        metrics["time/step_seconds"] = time.perf_counter() - start
+        _check_finite(step, metrics, config.explode_threshold)
+        if isinstance(config, PPOConfig) and config.adaptive_kl:
+            reward_kl_coef = kl_ctl.update(metrics["objective/kl"])
+        history.append(metrics)
+        bar.set_postfix(gold=f"{metrics['gold/reward']:.2f}", kl=f"{metrics['objective/kl']:.2f}")
+    model.eval()
+    return {"history": history, "model": model, "tokenizer": tokenizer, "value_head": value_head,
+            "ref_model": ref_model, "config": config}
+
+
+@torch.no_grad()
+def evaluate(model, tokenizer, ref_model=None, reward_fn=None, num_prompts: int = 200, max_new_tokens: int = 32,
+             task: str = "review", seed: int = 12345) -> dict:
+    """Score fresh samples from held-out prompts: gold reward, grammatical share, KL to the reference.
+
+    Returns ``{"gold/reward", "gold/grammatical", "objective/scores", "objective/kl", "texts"}`` where
+    ``objective/kl`` is the mean Σ_t (log π − log π_ref) per response (0 without ``ref_model``).
+    """
+    draw = data.review_prompts if task == "review" else data.story_prompts
+    prompts = draw(num_prompts, seed=seed)
+    model.eval()
+    gen = policy.generate(model, tokenizer, prompts, max_new_tokens, generator=torch.Generator().manual_seed(seed))
+    texts = gen.full_texts()
+    mask = gen.response_mask.float()
+    kl = 0.0
+    if ref_model is not None:
+        ref_logprobs, _, _ = forward_response(ref_model, gen)
+        kl = (losses.kl_k1(gen.logprobs, ref_logprobs) * mask).sum(1).mean().item()
+    return {
+        "gold/reward": rewards.gold_reward(texts).mean().item(),
+        "gold/grammatical": sum(map(data.is_grammatical, texts)) / len(texts),
+        "objective/scores": (reward_fn or rewards.gold_reward)(texts).float().mean().item(),
+        "objective/kl": kl,
+        "texts": texts,
+    }
