@@ -1,0 +1,409 @@
+"""rewards.py against hand-worked cases, naive re-implementations and the figures it promises.
+
+The naive references use Python floats and ``math`` and follow the formulas in the module
+docstring, not the vectorised code.
+"""
+
+import doctest
+import math
+import random
+
+import pytest
+import torch
+from torch.testing import assert_close
+
+import rlcourse.rewards as rewards_module
+from rlcourse import data
+from rlcourse.rewards import (
+    PreferenceDataset,
+    best_reachable_gold_reward,
+    bradley_terry_loss,
+    gold_response_token_rewards,
+    gold_reward,
+    gold_reward_terms,
+    gold_token_rewards,
+    label_preferences,
+    load_reward_model,
+    make_preference_dataset,
+    pair_rewards,
+    preference_accuracy,
+    reward_scores,
+    spearman_correlation,
+    train_reward_model,
+)
+
+
+def test_doctests():
+    result = doctest.testmod(rewards_module)
+    assert result.attempted > 0 and result.failed == 0
+
+
+# ---------------------------------------------------------------------------
+# Bradley–Terry loss
+# ---------------------------------------------------------------------------
+
+
+def naive_bradley_terry(chosen, rejected):
+    """−mean log σ(r_c − r_r), one float at a time, straight from the definition."""
+    terms = [-math.log(1.0 / (1.0 + math.exp(-(c - r)))) for c, r in zip(chosen, rejected)]
+    return sum(terms) / len(terms)
+
+
+def test_bradley_terry_hand_cases():
+    assert float(bradley_terry_loss(torch.zeros(3), torch.zeros(3))) == pytest.approx(math.log(2))
+    # margin 1: log(1 + e^{-1}) = 0.31326; margin -1: log(1 + e) = 1.31326
+    assert float(bradley_terry_loss(torch.tensor([1.0]), torch.tensor([0.0]))) == pytest.approx(0.3132617)
+    assert float(bradley_terry_loss(torch.tensor([0.0]), torch.tensor([1.0]))) == pytest.approx(1.3132617)
+    # only the difference matters
+    shifted = bradley_terry_loss(torch.tensor([101.0, 7.0]), torch.tensor([100.0, 9.0]))
+    assert_close(shifted, bradley_terry_loss(torch.tensor([1.0, -2.0]), torch.tensor([0.0, 0.0])))
+
+
+def test_bradley_terry_matches_naive():
+    g = torch.Generator().manual_seed(0)
+    chosen, rejected = torch.randn(50, generator=g, dtype=torch.float64) * 3, torch.randn(50, generator=g, dtype=torch.float64) * 3
+    got = bradley_terry_loss(chosen, rejected)
+    assert float(got) == pytest.approx(naive_bradley_terry(chosen.tolist(), rejected.tolist()), rel=1e-12)
+
+
+def test_bradley_terry_is_stable_at_extreme_margins():
+    chosen = torch.tensor([1000.0, -1000.0], requires_grad=True)
+    loss = bradley_terry_loss(chosen, torch.zeros(2))
+    assert loss.item() == pytest.approx(500.0)  # (0 + 1000) / 2
+    loss.backward()
+    assert torch.isfinite(chosen.grad).all()
+    assert_close(chosen.grad, torch.tensor([0.0, -0.5]))  # −σ(r_r − r_c)/B
+
+
+@pytest.mark.parametrize(
+    "chosen, rejected, match",
+    [
+        (torch.zeros(3), torch.zeros(2), "pair up"),
+        (torch.zeros(0), torch.zeros(0), "at least one pair"),
+        (torch.zeros(2, 2), torch.zeros(2, 2), "1-D float tensor"),
+        (torch.zeros(2, dtype=torch.long), torch.zeros(2), "1-D float tensor"),
+    ],
+)
+def test_bradley_terry_rejects_bad_input(chosen, rejected, match):
+    with pytest.raises(ValueError, match=match):
+        bradley_terry_loss(chosen, rejected)
+
+
+# ---------------------------------------------------------------------------
+# The gold reward
+# ---------------------------------------------------------------------------
+
+
+def naive_gold(text):
+    """The documented formula, written again from scratch."""
+    tokens = text.split()
+    if not tokens:
+        return -1.0
+    S = sum(data.token_sentiment(tokens))
+    bigrams = list(zip(tokens, tokens[1:]))
+    repeated = sum(1 for i, b in enumerate(bigrams) if b in bigrams[:i])
+    fraction = repeated / len(bigrams) if bigrams else 0.0
+    return math.tanh(S / 2) - (0.0 if data.is_grammatical(text) else 1.0) - fraction
+
+
+def varied_texts(n=60, seed=0):
+    """Grammar samples and broken variants: truncated, shuffled, repeated, empty."""
+    rng = random.Random(seed)
+    texts = data.sample_reviews(n, seed=seed) + data.sample_stories(5, seed=seed)
+    broken = []
+    for text in texts[:20]:
+        tokens = text.split()
+        broken.append(" ".join(tokens[: rng.randint(1, len(tokens))]))  # cut off
+        broken.append(" ".join(rng.sample(tokens, len(tokens))))  # word salad
+        broken.append(f"{text} {text}")  # said twice
+    return texts + broken + ["", "great", "the film was great . great great great"]
+
+
+def test_gold_reward_matches_naive_formula():
+    texts = varied_texts()
+    expected = torch.tensor([naive_gold(t) for t in texts], dtype=torch.float32)
+    assert_close(gold_reward(texts), expected)
+    for text in texts[:10]:
+        terms = gold_reward_terms(text)
+        assert terms["total"] == pytest.approx(terms["sentiment"] + terms["fluency"] + terms["repetition"])
+
+
+def test_gold_reward_orders_hand_written_reviews():
+    positive = "the film was great ."
+    neutral = "the film was okay ."
+    negative = "the film was awful ."
+    r_pos, r_neu, r_neg = gold_reward([positive, neutral, negative]).tolist()
+    assert r_pos > r_neu > r_neg
+    assert r_pos == pytest.approx(math.tanh(0.5), abs=1e-6)  # S = 1 (great)
+    # negation flips and halves: "not good" is mildly negative, "not boring" mildly positive
+    not_good, not_boring = gold_reward(["the film was not good .", "the film was not boring ."]).tolist()
+    assert not_good == pytest.approx(math.tanh(-0.15), abs=1e-6)  # S = −0.5 · 0.6
+    assert r_neg < not_good < r_neu < not_boring < r_pos
+    # more praise pays, but saturates below 1
+    glowing = "the film was truly brilliant and very moving . i adored the script ."
+    assert data.is_grammatical(glowing)
+    assert r_pos < float(gold_reward([glowing])) < 1.0
+
+
+def test_gold_reward_punishes_broken_and_salad_text():
+    salad = "great amazing superb brilliant perfect wonderful masterpiece"
+    assert not data.is_grammatical(salad)
+    unfinished = "the film was truly brilliant and"
+    scores = gold_reward([salad, unfinished, "", "the film was okay .", "the film was good ."]).tolist()
+    assert scores[0] < 0 < scores[3]  # seven glowing words, yet below a dull complete review
+    assert scores[1] < 0  # a cut-off response loses to a dull complete one
+    assert scores[2] == -1.0
+    assert max(scores[:3]) < scores[3] < scores[4]
+    positive_reviews = [r for r in data.sample_reviews(300, seed=2) if sum(data.token_sentiment(r.split())) > 0]
+    beaten_by = float((gold_reward(positive_reviews) > scores[0]).float().mean())
+    assert beaten_by > 0.95  # nearly every fluent positive review scores higher (a few lose to repetition)
+
+
+def test_gold_reward_punishes_repetition():
+    once = "the film was great ."
+    twice = "the film was great . the film was great ."
+    thrice = "the film was great . the film was great . the film was great ."
+    assert all(map(data.is_grammatical, [once, twice, thrice]))
+    r1, r2, r3 = gold_reward([once, twice, thrice]).tolist()
+    assert r1 > r2 and r1 > r3
+    assert gold_reward_terms(twice)["repetition"] == pytest.approx(-4 / 9)  # 4 of 9 bigrams seen before
+
+
+def test_best_reachable_gold_reward_is_near_one():
+    best = best_reachable_gold_reward()
+    assert 0.95 < best < 1.0
+    assert float(gold_reward(data.sample_reviews(2000, seed=5)).max()) <= best + 0.01
+
+
+# ---------------------------------------------------------------------------
+# Per-token gold rewards
+# ---------------------------------------------------------------------------
+
+
+def test_token_rewards_sum_to_the_sequence_reward():
+    texts = varied_texts(seed=1)
+    token_rewards = gold_token_rewards(texts)  # (B, T)
+    assert token_rewards.shape == (len(texts), max(len(t.split()) for t in texts))
+    assert_close(token_rewards.double().sum(1), gold_reward(texts).double(), atol=1e-6, rtol=0)
+
+
+def test_token_rewards_hand_case():
+    # tokens: the film was not good . great  ("great" cannot start the next sentence)
+    text = "the film was not good . great"
+    r = gold_token_rewards([text], num_tokens=9)[0]
+    k = data.grammatical_prefix_length(text.split())
+    assert k == 6  # "great" cannot start a sentence
+    S = -0.3 + 1.0  # "not good" + "great"
+    expected = torch.zeros(9)
+    expected[4] = -0.3 * math.tanh(S / 2) / S  # each sentiment word gets its share of tanh(S/2)
+    expected[6] = 1.0 * math.tanh(S / 2) / S - 1.0  # and the fluency penalty sits where the grammar breaks
+    assert_close(r, expected)
+
+
+def test_token_rewards_reject_a_short_width():
+    with pytest.raises(ValueError, match="num_tokens=2 is shorter"):
+        gold_token_rewards(["the film was great ."], num_tokens=2)
+
+
+def test_response_token_rewards_align_with_responses():
+    prompts = ["the film was", "the plot was", "the film was", "", "the film was great"]
+    responses = ["great .", "clever . i loved it .", "", "the plot was dull .", "."]
+    T = 8
+    r = gold_response_token_rewards(prompts, responses, num_tokens=T)  # (B, T)
+    full = [f"{p} {x}".strip() for p, x in zip(prompts, responses)]
+    assert all(map(data.is_grammatical, full[:2] + full[3:]))
+    assert r.shape == (5, T)
+    assert_close(r.double().sum(1), gold_reward(full).double(), atol=1e-6, rtol=0)
+    # "clever . i loved it .": clever (position 0) and loved (position 3) share tanh(S/2), S = 0.6 + 0.9
+    share = math.tanh(1.5 / 2) / 1.5
+    assert_close(r[1], torch.tensor([0.6 * share, 0, 0, 0.9 * share, 0, 0, 0, 0]))
+    assert float(r[2, 0]) == pytest.approx(-1.0)  # empty response: the unfinished prompt's penalty lands at 0
+    assert float(r[4, 0]) == pytest.approx(math.tanh(0.5))  # the prompt's "great" is credited to the first token
+    with pytest.raises(ValueError, match="more than num_tokens"):
+        gold_response_token_rewards(["the film was"], ["great ."], num_tokens=1)
+    with pytest.raises(ValueError, match="pair up"):
+        gold_response_token_rewards(["a", "b"], ["c"], num_tokens=4)
+
+
+# ---------------------------------------------------------------------------
+# Annotators, accuracy, Spearman
+# ---------------------------------------------------------------------------
+
+
+def test_label_preferences_follow_bradley_terry():
+    beta, n = 4.0, 20_000
+    g = torch.Generator().manual_seed(0)
+    for delta in (-0.5, 0.0, 0.25, 1.0):
+        a_wins = label_preferences(torch.full((n,), delta), torch.zeros(n), beta, g)
+        assert a_wins.dtype == torch.bool
+        expected = 1 / (1 + math.exp(-beta * delta))
+        assert float(a_wins.float().mean()) == pytest.approx(expected, abs=0.012)  # ~3.5 standard errors
+    coin = label_preferences(torch.full((n,), 5.0), torch.zeros(n), 0.0, g)
+    assert float(coin.float().mean()) == pytest.approx(0.5, abs=0.012)
+
+
+def test_label_preferences_rejects_bad_input():
+    g = torch.Generator().manual_seed(0)
+    with pytest.raises(ValueError, match="same length"):
+        label_preferences(torch.zeros(3), torch.zeros(2), 1.0, g)
+    with pytest.raises(ValueError, match="beta"):
+        label_preferences(torch.zeros(3), torch.zeros(3), -1.0, g)
+
+
+def test_preference_accuracy_hand_case():
+    assert preference_accuracy(torch.tensor([2.0, 0.0, 1.0, 3.0]), torch.tensor([1.0, 1.0, 1.0, 0.0])) == 0.625
+    with pytest.raises(ValueError, match="one length"):
+        preference_accuracy(torch.zeros(2), torch.zeros(3))
+
+
+def test_spearman_hand_cases():
+    x = torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0])
+    # ranks of y with a tie: [1, 2, 3.5, 5, 3.5]; ρ = 8 / sqrt(10 · 9.5)
+    y = torch.tensor([5.0, 6.0, 7.0, 8.0, 7.0])
+    assert spearman_correlation(x, y) == pytest.approx(8 / math.sqrt(95))
+    assert spearman_correlation(x, x.exp()) == pytest.approx(1.0)
+    assert spearman_correlation(x, -(x**3)) == pytest.approx(-1.0)
+    with pytest.raises(ValueError, match="constant"):
+        spearman_correlation(x, torch.ones(5))
+
+
+# ---------------------------------------------------------------------------
+# The preference data set
+# ---------------------------------------------------------------------------
+
+
+def tiny_dataset(n=4):
+    texts = data.sample_reviews(2 * n, seed=3)
+    scores = gold_reward(texts)
+    return PreferenceDataset(["p"] * n, texts[:n], texts[n:], scores[:n], scores[n:])
+
+
+def test_preference_dataset_checks_and_splits():
+    ds = tiny_dataset(10)
+    train, test = ds.split(0.8)
+    assert (len(train), len(test)) == (8, 2)
+    assert test.chosen == ds.chosen[8:]
+    with pytest.raises(ValueError, match="got lengths 2, 2, 1, 2, 2, 2"):
+        PreferenceDataset(["p", "q"], ["a", "b"], ["c"], torch.zeros(2), torch.zeros(2))
+    with pytest.raises(ValueError, match="one side empty"):
+        ds.split(0.01)
+    with pytest.raises(ValueError, match="non-decreasing"):
+        PreferenceDataset(["p", "q"], ["a", "b"], ["c", "d"], torch.zeros(2), torch.zeros(2), groups=[1, 0])
+    # groups of 3, 1 and 2 pairs: a split never cuts a group
+    grouped = PreferenceDataset(["p"] * 6, list("abcdef"), list("ghijkl"), torch.zeros(6), torch.zeros(6),
+                                groups=[0, 0, 0, 4, 7, 7])
+    assert grouped.num_groups == 3
+    first, rest = grouped.split(0.5)
+    assert (first.groups, rest.groups) == ([0, 0, 0, 4], [7, 7])
+    assert grouped.first_groups(1).chosen == list("abc")
+
+
+def test_make_preference_dataset(tiny):
+    model, tokenizer = tiny
+    prompts = data.review_prompts(8, seed=0)
+    ds = make_preference_dataset(model, tokenizer, prompts, n_pairs=12, seed=0)
+    assert len(ds) == 12 and ds.groups == sorted(set(ds.groups))  # two responses: one pair per prompt
+    assert all(c != r for c, r in zip(ds.chosen, ds.rejected))
+    assert all(c.startswith(p) and r.startswith(p) for p, c, r in zip(ds.prompts, ds.chosen, ds.rejected))
+    assert_close(ds.chosen_scores, gold_reward(ds.chosen))
+    assert_close(ds.rejected_scores, gold_reward(ds.rejected))
+    again = make_preference_dataset(model, tokenizer, prompts, n_pairs=12, seed=0)
+    assert again.chosen == ds.chosen and again.rejected == ds.rejected
+
+
+def test_make_preference_dataset_compares_every_pair_of_k_responses(tiny):
+    model, tokenizer = tiny
+    prompts = data.review_prompts(6, seed=2)
+    ds = make_preference_dataset(model, tokenizer, prompts, seed=0, responses_per_prompt=4)  # every prompt once
+    assert ds.num_groups <= 6 and len(ds) > 6  # more than one pair per prompt
+    for group in set(ds.groups):
+        pairs = [(c, r) for g, c, r in zip(ds.groups, ds.chosen, ds.rejected) if g == group]
+        assert len(pairs) <= 6 and all(c != r for c, r in pairs)  # at most C(4, 2) pairs, never a text with itself
+    train, test = ds.split(0.5)
+    assert not set(train.groups) & set(test.groups)  # a prompt's responses stay on one side
+    exact = make_preference_dataset(model, tokenizer, prompts, n_pairs=10, seed=0, responses_per_prompt=4)
+    assert len(exact) == 10
+
+
+# ---------------------------------------------------------------------------
+# The reward model
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def reward_model():
+    return load_reward_model(seed=0)
+
+
+def test_head_reads_the_last_non_pad_token_under_left_padding(reward_model):
+    rm, tokenizer = reward_model
+    texts = ["the film was great .", "i really loved it . you should see it .", "what a mess !"]
+    enc = tokenizer(texts, return_tensors="pt", padding=True)
+    assert tokenizer.padding_side == "left" and (enc["input_ids"][:, 0] == tokenizer.pad_token_id).any()
+    batched = reward_scores(rm, tokenizer, texts)  # (3,) one left-padded batch
+    alone = torch.cat([reward_scores(rm, tokenizer, [t]) for t in texts])  # (3,) no padding at all
+    assert_close(batched, alone, atol=1e-5, rtol=1e-5)
+    # and it is the head applied to the backbone's hidden state at the last real token
+    with torch.no_grad():
+        hidden = rm.model(**tokenizer(texts[1:2], return_tensors="pt")).last_hidden_state  # (1, L, H)
+        assert_close(rm.score(hidden[:, -1]).squeeze(-1), alone[1:2], atol=1e-5, rtol=1e-5)
+
+
+def test_reward_model_save_and_load_round_trip(reward_model, tmp_path):
+    rm, tokenizer = reward_model
+    rm.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    loaded, loaded_tokenizer = load_reward_model(tmp_path, seed=123)  # the saved head wins over the seed
+    texts = data.sample_reviews(5, seed=0)
+    assert_close(reward_scores(loaded, loaded_tokenizer, texts), reward_scores(rm, tokenizer, texts))
+
+
+def test_head_initialisation_is_seeded_and_leaves_global_rng_alone():
+    state = torch.get_rng_state()
+    a, _ = load_reward_model(seed=1)
+    b, _ = load_reward_model(seed=1)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert_close(a.score.weight, b.score.weight)
+
+
+def test_train_reward_model_rejects_empty_data_and_nan(reward_model):
+    rm, tokenizer = reward_model
+    with pytest.raises(ValueError, match="empty"):
+        train_reward_model(rm, tokenizer, tiny_dataset(4)[:0], progress=False)
+    broken, _ = load_reward_model(seed=0)
+    with torch.no_grad():
+        broken.score.weight.fill_(float("nan"))
+    with pytest.raises(ValueError, match="at step 0"):
+        train_reward_model(broken, tokenizer, tiny_dataset(4), progress=False)
+
+
+def test_pair_rewards_score_each_text_once(reward_model):
+    rm, tokenizer = reward_model
+    texts = data.sample_reviews(4, seed=9)
+    ds = PreferenceDataset(["p"] * 3, [texts[0], texts[0], texts[1]], [texts[1], texts[2], texts[3]],
+                           torch.zeros(3), torch.zeros(3), groups=[0, 0, 0])
+    chosen_rewards, rejected_rewards = pair_rewards(rm, tokenizer, ds)
+    assert_close(chosen_rewards, reward_scores(rm, tokenizer, ds.chosen), atol=1e-5, rtol=1e-5)
+    assert_close(rejected_rewards, reward_scores(rm, tokenizer, ds.rejected), atol=1e-5, rtol=1e-5)
+    # training sees the group as 4 distinct texts and 3 pairs indexing into them
+    [(group_texts, chosen_idx, rejected_idx)] = rewards_module._group_batches(ds)
+    assert group_texts == [texts[0], texts[1], texts[2], texts[3]]
+    assert (chosen_idx, rejected_idx) == ([0, 0, 1], [1, 2, 3])
+
+
+def test_train_reward_model_history_and_determinism():
+    ds = tiny_dataset(8)  # 8 pairs, each its own group of 2 texts
+    runs = []
+    for _ in range(2):
+        rm, tokenizer = load_reward_model(seed=0)
+        history = train_reward_model(rm, tokenizer, ds, num_epochs=2, batch_size=4, seed=0, progress=False)
+        runs.append((history, reward_scores(rm, tokenizer, ds.chosen)))
+    history = runs[0][0]
+    assert [h["step"] for h in history] == list(range(8)) and [h["epoch"] for h in history] == [0] * 4 + [1] * 4
+    assert set(history[0]) == {"step", "epoch", "loss", "accuracy", "margin", "pairs"}
+    assert [h["pairs"] for h in history] == [2] * 8  # 4 texts per step = 2 pairs
+    assert history[0]["loss"] == pytest.approx(math.log(2), abs=0.2)  # a fresh head barely separates pairs
+    assert runs[0][0] == runs[1][0]
+    assert torch.equal(runs[0][1], runs[1][1])
+
+
