@@ -12,23 +12,38 @@ ROOT_ARGS := $(if $(filter 0,$(shell id -u)),--allow-root)
 # The single test command (README and .ci/run call `make test`).
 PYTEST_ARGS ?= tests notebooks --nbval --nbval-cell-timeout=600 --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
 
-.PHONY: setup lab test clean
+# The browser test drives Debian's chromium (browser downloads are impossible offline).
+CHROMIUM := /usr/bin/chromium
 
-setup: $(STAMP)
+.PHONY: setup lab test clean browser
+
+setup: $(STAMP) browser
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	# torch first, pinned: an unpinned torch would pull a multi-GB CUDA build.
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt torch==2.13.0
-	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,trl]'
 	$(PY) -m pip check
 	touch $(STAMP)
+
+# Installs chromium when it is missing and we are root (CI is); otherwise says what to do.
+browser:
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian's chromium for the browser test"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-liberation >/dev/null; \
+	  else \
+	    echo "warning: $(CHROMIUM) is missing; the browser test will fail until you run: sudo apt-get install chromium"; \
+	  fi; \
+	fi
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab --port=$(PORT) --ServerApp.root_dir=. --LabApp.default_url=/lab/tree/notebooks $(ROOT_ARGS) $(LAB_ARGS)
 
-test: $(STAMP)
+test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 clean:
