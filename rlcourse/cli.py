@@ -27,6 +27,22 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run(args: argparse.Namespace) -> int:
+    from rlcourse.runner import main_run
+
+    return main_run(args.paths, args.out, timeout=args.timeout)
+
+
+def _add_run_command(sub) -> None:
+    """``run`` (rlcourse.runner): execute notebooks headless in course order, print a table."""
+    p = sub.add_parser("run", help="execute notebooks headless in course order; print time, peak memory and status")
+    p.add_argument("paths", nargs="*", help="notebooks or folders of them (default: notebooks/ then solutions/)")
+    p.add_argument("--out", default=None, help="folder for the executed copies (default: a new temporary folder); "
+                                               "the sources are never written")
+    p.add_argument("--timeout", type=int, default=600, help="seconds per cell before a notebook counts as timed out")
+    p.set_defaults(func=_run)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rlcourse", description="Reinforcement learning for LLMs: the course's tools.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -43,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", help="load a policy and count its parameters")
     p.add_argument("model", nargs="?", default=None, help="HF name or folder (default: the tiny model)")
     p.set_defaults(func=_info)
+    _add_run_command(sub)
     return parser
 
 
