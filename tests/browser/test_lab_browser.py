@@ -52,6 +52,15 @@ def _clean_copy(src: Path, dst: Path) -> nbformat.NotebookNode:
     return nb
 
 
+def _exercise_cell(nb: nbformat.NotebookNode, exercise: str, role: str) -> int:
+    """Index of the cell of ``exercise`` with ``role`` ("answer" or "check") in a homework notebook."""
+    for i, cell in enumerate(nb.cells):
+        meta = cell.get("metadata", {}).get("rlcourse", {})
+        if meta.get("exercise") == exercise and meta.get("role") == role:
+            return i
+    raise AssertionError(f"no {role} cell for {exercise!r}; the browser test needs updating")
+
+
 def _cell_index(nb: nbformat.NotebookNode, needle: str) -> int:
     """Index (among all cells, as JupyterLab lays them out) of the first code cell containing ``needle``."""
     for i, cell in enumerate(nb.cells):
@@ -134,15 +143,17 @@ def page(browser, tmp_path):
         context.close()
 
 
-def open_notebook(page, base: str, path: str, kernel: str = "Python 3 (ipykernel)"):
+def open_notebook(page, base: str, path: str):
     """Open a notebook in JupyterLab and wait until its kernel has started and is idle.
 
     The status bar reads "No Kernel | Idle" before the kernel exists (a cell run then
-    would open the "Select Kernel" dialog), so wait for the kernel's own name.
+    would open the "Select Kernel" dialog), so wait for a kernel's name with "Idle".
     """
-    page.goto(f"{base}/lab/tree/{path}?token={TOKEN}")
+    # A workspace of its own, so tabs restored from an earlier test do not hide this one.
+    page.goto(f"{base}/lab/workspaces/{Path(path).stem}/tree/{path}?token={TOKEN}")
     page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell").first.wait_for()
-    status = page.locator(".jp-StatusBar-TextItem", has_text=re.compile(rf"^{re.escape(kernel)} \| Idle$"))
+    assert page.locator(".jp-NotebookPanel").count() == 1, "another notebook tab is open"
+    status = page.locator(".jp-StatusBar-TextItem", has_text=re.compile(r"^(?!No Kernel).+ \| Idle$"))
     status.wait_for()
     return page.locator(".jp-NotebookPanel .jp-Notebook")
 
@@ -215,3 +226,4 @@ def test_notebook_01_widgets_render_and_react(served, page, tmp_path):
     quiz.scroll_into_view_if_needed()
     page.screenshot(path=str(shot))
     print(f"screenshot: {shot}")
+
