@@ -1,0 +1,161 @@
+"""Seconds per RL step: the course's loop (rlcourse.loops) against TRL's GRPOTrainer, same work.
+
+Same tiny model and tokenizer (the shipped rlcourse/assets/tiny-gpt), 64 generations per step
+(16 prompts × G = 4), the same completion length, sampling at temperature 1 without top-k,
+the same reward (the course's gold reward on prompt + completion), the same β = 0.02 k3 KL
+to a frozen reference, one gradient step per batch, AdamW at the same learning rate.
+Runs are interleaved (rlcourse, TRL, rlcourse, TRL, …) so that a burst of load on this
+shared machine hits both; the first step of each run is a warm-up and is not counted.
+
+Also: the PPO step of rlcourse.loops (value head, GAE, 4 epochs × 2 minibatches), and
+generation with and without the KV cache.
+
+Prints figures; asserts nothing. Usage:
+
+    .venv/bin/python benchmarks/rl_step.py            # ~5 minutes on 2 cores
+    .venv/bin/python benchmarks/rl_step.py --rounds 2 --steps 3   # quicker, noisier
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import statistics
+import tempfile
+import time
+
+import torch
+
+from rlcourse import data, loops, models, policy, rewards, utils
+
+NUM_PROMPTS, GROUP_SIZE = 16, 4  # 64 generations per step
+LR, KL_COEF, CLIP_EPS = 5e-4, 0.02, 0.2
+
+
+def rlcourse_grpo_steps(model, tokenizer, steps: int, max_new_tokens: int, seed: int) -> list[float]:
+    """Seconds of each GRPO step through rlcourse.loops.train (rollout, score, advantages, update)."""
+    config = loops.GRPOConfig(num_steps=steps, num_prompts=NUM_PROMPTS, group_size=GROUP_SIZE,
+                              max_new_tokens=max_new_tokens, lr=LR, kl_coef=KL_COEF, clip_eps=CLIP_EPS, seed=seed)
+    out = loops.train(config, model=model, tokenizer=tokenizer, reward_fn=rewards.gold_reward, progress=False)
+    return [m["time/step_seconds"] for m in out["history"]]
+
+
+def rlcourse_ppo_steps(model, tokenizer, steps: int, max_new_tokens: int, seed: int) -> list[float]:
+    config = loops.PPOConfig(num_steps=steps, num_prompts=NUM_PROMPTS, group_size=GROUP_SIZE,
+                             max_new_tokens=max_new_tokens, lr=LR, seed=seed)
+    out = loops.train(config, model=model, tokenizer=tokenizer, reward_fn=rewards.gold_reward, progress=False)
+    return [m["time/step_seconds"] for m in out["history"]]
+
+
+def trl_gold_reward(prompts, completions, **_kwargs) -> list[float]:
+    """The course's gold reward on the same text rlcourse scores: prompt and completion joined."""
+    texts = [f"{p} {c}".strip() for p, c in zip(prompts, completions)]
+    return rewards.gold_reward(texts).tolist()
+
+
+def make_trl_trainer(model, tokenizer, steps: int, max_new_tokens: int, seed: int, out_dir: str):
+    """A GRPOTrainer doing the same work per step as rlcourse_grpo_steps, and the step timer."""
+    from datasets import Dataset
+    from transformers import TrainerCallback
+    from trl import GRPOConfig, GRPOTrainer
+
+    class StepTimer(TrainerCallback):
+        def __init__(self):
+            self.seconds, self.threads, self._start = [], set(), None
+
+        def on_step_begin(self, args, state, control, **kwargs):
+            self.threads.add(torch.get_num_threads())  # must match rlcourse's for a fair comparison
+            self._start = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            self.seconds.append(time.perf_counter() - self._start)
+
+    prompts = data.review_prompts(NUM_PROMPTS * steps, seed=seed)
+    config = GRPOConfig(
+        output_dir=out_dir, max_steps=steps, per_device_train_batch_size=NUM_PROMPTS * GROUP_SIZE,
+        num_generations=GROUP_SIZE, gradient_accumulation_steps=1, steps_per_generation=1,
+        max_completion_length=max_new_tokens, temperature=1.0, top_k=0, top_p=1.0,
+        learning_rate=LR, beta=KL_COEF, epsilon=CLIP_EPS, max_grad_norm=1.0, weight_decay=0.0,
+        lr_scheduler_type="constant", warmup_steps=0, use_cpu=True, bf16=False, seed=seed, report_to="none",
+        logging_steps=10_000, save_strategy="no", disable_tqdm=True, dataloader_num_workers=0,
+    )
+    timer = StepTimer()
+    trainer = GRPOTrainer(model=model, reward_funcs=trl_gold_reward, args=config,
+                          train_dataset=Dataset.from_dict({"prompt": prompts}), processing_class=tokenizer,
+                          callbacks=[timer])
+    return trainer, timer
+
+
+def trl_grpo_steps(model, tokenizer, steps: int, max_new_tokens: int, seed: int, threads: int) -> list[float]:
+    with tempfile.TemporaryDirectory() as out_dir:
+        trainer, timer = make_trl_trainer(model, tokenizer, steps, max_new_tokens, seed, out_dir)
+        torch.set_num_threads(threads)  # the same threads as rlcourse, whatever accelerate set
+        trainer.train()
+    if timer.threads != {threads}:
+        print(f"warning: TRL ran with torch threads {sorted(timer.threads)}, rlcourse with {threads}")
+    return timer.seconds
+
+
+def generation_seconds(model, tokenizer, max_new_tokens: int, use_cache: bool, seed: int) -> tuple[float, torch.Tensor]:
+    """One call of model.generate for 64 prompts, sampling with a fixed seed; seconds and sequences."""
+    prompts = data.review_prompts(NUM_PROMPTS * GROUP_SIZE, seed=seed)
+    enc = tokenizer(prompts, return_tensors="pt", padding=True)
+    torch.manual_seed(seed)
+    start = time.perf_counter()
+    with torch.no_grad():
+        out = model.generate(**enc, do_sample=True, temperature=1.0, top_k=0, top_p=1.0, max_new_tokens=max_new_tokens,
+                             min_new_tokens=max_new_tokens, use_cache=use_cache, pad_token_id=tokenizer.pad_token_id)
+    return time.perf_counter() - start, out
+
+
+def median_after_warmup(runs: list[list[float]]) -> float:
+    return statistics.median(s for run in runs for s in run[1:])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (rlcourse then TRL each)")
+    parser.add_argument("--steps", type=int, default=5, help="steps per run (the first is a warm-up)")
+    parser.add_argument("--max-new-tokens", type=int, default=32, help="completion length T (both)")
+    parser.add_argument("--threads", type=int, default=utils.DEFAULT_THREADS)
+    args = parser.parse_args()
+    utils.setup(seed=0, threads=args.threads)
+    base, tokenizer = models.load_policy()
+    n_params = sum(p.numel() for p in base.parameters())
+    print(f"model: rlcourse tiny Llama ({n_params:,} parameters), {NUM_PROMPTS} prompts x G={GROUP_SIZE} = "
+          f"{NUM_PROMPTS * GROUP_SIZE} generations/step, up to {args.max_new_tokens} new tokens, "
+          f"torch threads {args.threads}, torch {torch.__version__}")
+
+    ours, theirs = [], []
+    for r in range(args.rounds):
+        ours.append(rlcourse_grpo_steps(copy.deepcopy(base), tokenizer, args.steps, args.max_new_tokens, seed=r))
+        theirs.append(trl_grpo_steps(copy.deepcopy(base), tokenizer, args.steps, args.max_new_tokens, seed=r,
+                                     threads=args.threads))
+        print(f"  round {r + 1}: rlcourse {statistics.median(ours[-1][1:]):.3f} s/step, "
+              f"TRL {statistics.median(theirs[-1][1:]):.3f} s/step")
+    import trl
+
+    ours_s, theirs_s = median_after_warmup(ours), median_after_warmup(theirs)
+    print(f"GRPO step, median of {args.rounds}x{args.steps - 1} steps: rlcourse.loops {ours_s:.3f} s, "
+          f"TRL {trl.__version__} GRPOTrainer {theirs_s:.3f} s -> rlcourse is {theirs_s / ours_s:.2f}x faster")
+
+    ppo = [rlcourse_ppo_steps(copy.deepcopy(base), tokenizer, args.steps, args.max_new_tokens, seed=r)
+           for r in range(args.rounds)]
+    print(f"PPO step (rlcourse.loops, value head + GAE, 4 epochs x 2 minibatches): "
+          f"median {median_after_warmup(ppo):.3f} s")
+
+    base.eval()
+    cached, uncached = [], []
+    for r in range(args.rounds + 2):
+        s_on, out_on = generation_seconds(base, tokenizer, args.max_new_tokens, use_cache=True, seed=r)
+        s_off, out_off = generation_seconds(base, tokenizer, args.max_new_tokens, use_cache=False, seed=r)
+        cached.append(s_on)
+        uncached.append(s_off)
+    same = torch.equal(out_on, out_off)
+    print(f"generate {NUM_PROMPTS * GROUP_SIZE} x {args.max_new_tokens} tokens: KV cache {statistics.median(cached):.3f} s, "
+          f"without {statistics.median(uncached):.3f} s -> {statistics.median(uncached) / statistics.median(cached):.1f}x "
+          f"(same tokens with the same seed: {same})")
+
+
+if __name__ == "__main__":
+    main()
