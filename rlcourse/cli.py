@@ -43,6 +43,47 @@ def _add_run_command(sub) -> None:
     p.set_defaults(func=_run)
 
 
+def _build_exercises(args: argparse.Namespace) -> int:
+    from rlcourse.grading.build import build_exercises
+
+    written = build_exercises(Path(args.solutions), Path(args.out))
+    print(f"wrote {len(written)} exercise notebooks to {args.out}: {', '.join(p.name for p in written)}")
+    return 0
+
+
+def _grade(args: argparse.Namespace) -> int:
+    from rlcourse.grading.grader import Limits, grade
+
+    limits = Limits(cell_timeout=args.cell_timeout, submission_timeout=args.submission_timeout)
+    rows = grade(args.assignment, args.submissions, args.out, jobs=args.jobs, seed=args.seed, limits=limits)
+    students = sorted({r["student"] for r in rows})
+    for student in students:
+        mine = [r for r in rows if r["student"] == student]
+        print(f"{student}: {sum(r['points'] for r in mine):g} / {sum(r['max'] for r in mine):g}")
+    print(f"graded {len(students)} submissions (seed {rows[0]['seed'] if rows else '-'}); "
+          f"gradebook {Path(args.out) / 'gradebook.csv'}, feedback in {Path(args.out) / 'feedback'}")
+    return 0
+
+
+def _add_grading_commands(sub) -> None:
+    """``build-exercises`` and ``grade`` (the homework tools, rlcourse.grading)."""
+    p = sub.add_parser("build-exercises", help="write exercises/ from solutions/ (solution regions become stubs)")
+    p.add_argument("--solutions", default="solutions", help="folder of solution notebooks")
+    p.add_argument("--out", default="exercises", help="folder for the student notebooks")
+    p.set_defaults(func=_build_exercises)
+
+    p = sub.add_parser("grade", help="grade homework submissions in sandboxed kernels")
+    p.add_argument("--assignment", required=True, help="the solution notebook, e.g. solutions/hw1_policy.ipynb")
+    p.add_argument("--out", default="grades", help="folder for gradebook.csv and feedback/")
+    p.add_argument("--jobs", type=int, default=1, help="submissions graded in parallel")
+    p.add_argument("--seed", type=int, default=None, help="the secret seed of the hidden inputs (default: random; "
+                                                          "pass the gradebook's seed to re-grade identically)")
+    p.add_argument("--cell-timeout", type=float, default=60.0, help="seconds per cell")
+    p.add_argument("--submission-timeout", type=float, default=900.0, help="seconds per submission")
+    p.add_argument("submissions", nargs="+", help="submission .ipynb files or folders of them")
+    p.set_defaults(func=_grade)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rlcourse", description="Reinforcement learning for LLMs: the course's tools.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -60,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", nargs="?", default=None, help="HF name or folder (default: the tiny model)")
     p.set_defaults(func=_info)
     _add_run_command(sub)
+    _add_grading_commands(sub)
     return parser
 
 

@@ -1,0 +1,455 @@
+"""What each homework exercise is: the function students write, its reference, its test inputs.
+
+One :class:`Exercise` per graded exercise. The same spec serves both sides:
+
+- the student's **check cell** (:func:`rlcourse.grading.check`) runs the public cases, drawn
+  from a fixed public seed, and prints one line of feedback;
+- the **grader** (:mod:`rlcourse.grading.grader`) draws hidden cases from a secret per-run
+  seed, lets the student's kernel evaluate the function on them, and compares the plain
+  numbers it wrote with the reference, in the grader's own process.
+
+Points live in the solution notebooks' cell metadata (the instructor's single source); the
+rest lives here. Glossary: B rows, T tokens, V vocabulary.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+
+from rlcourse import advantages, losses, policy, quiz, rewards
+from rlcourse.grading import references
+
+PUBLIC_SEED = 2024  # public cases: the same for every student, shown by the check cells
+
+
+@dataclass(frozen=True)
+class ModelArg:
+    """A model argument the kernel builds itself: the shipped tiny policy, or a fresh Llama from a config."""
+
+    config: dict | None = None  # None: rlcourse.load_policy()'s model; else LlamaConfig(**config), seeded
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """One graded exercise."""
+
+    id: str  # "hw1.token_logprobs": homework, dot, name (cell metadata uses it)
+    function: str  # the name the student defines in the answer cell
+    kind: str  # "function" | "train_reward_model" | "train_policy" | "quiz"
+    hint: str  # shown when the answer is wrong; never a hidden input or expected value
+    reference: Callable | None = None  # kind "function": the answer, returns a tensor, number or tuple
+    cases: Callable[[torch.Generator, bool], list[dict]] | None = None  # (generator, public) -> kwargs dicts
+    forbidden: tuple[str, ...] = ()  # reference names an answer may not use ("token_logprobs", ...)
+    allowed_imports: tuple[str, ...] = ()  # extra modules an answer may import (beyond torch, math, ...)
+    rtol: float = 1e-4
+    atol: float = 1e-5
+    time_limit: float = 60.0  # seconds for this exercise's harness cell in the grader
+    threshold: dict = field(default_factory=dict)  # training exercises: what "pass" means
+
+
+# ----------------------------------------------------------------------------- case generators
+
+
+def _sizes(g: torch.Generator, public: bool, low: int, high: int) -> int:
+    """A size in [low, high] (public cases stay small so students can print them)."""
+    high = min(high, low + 2) if public else high
+    return int(torch.randint(low, high + 1, (1,), generator=g))
+
+
+def _prefix_mask(g: torch.Generator, B: int, T: int) -> torch.Tensor:
+    """``(B, T)`` 1 on a random non-empty prefix of each row."""
+    lengths = torch.randint(1, T + 1, (B,), generator=g)  # (B,)
+    return (torch.arange(T)[None, :] < lengths[:, None]).long()  # (B, T)
+
+
+def _logprobs(g: torch.Generator, B: int, T: int) -> torch.Tensor:
+    return -torch.rand(B, T, generator=g, dtype=torch.float64).float() * 3 - 0.05  # (B, T) in (−3.05, −0.05)
+
+
+def _token_logprobs_cases(g, public):
+    cases = []
+    for _ in range(3):
+        B, T, V = _sizes(g, public, 1, 4), _sizes(g, public, 1, 6), _sizes(g, public, 3, 12)
+        logits = torch.randn(B, T, V, generator=g) * 3  # (B, T, V)
+        cases.append({"logits": logits, "labels": torch.randint(0, V, (B, T), generator=g)})
+    big = torch.zeros(1, 2, 3)  # huge logits: exp overflows, log-softmax must not
+    big[0, 0] = torch.tensor([1000.0, 0.0, -1000.0])
+    cases.append({"logits": big, "labels": torch.tensor([[2, 2]])})  # log(softmax) gives -inf here
+    return cases
+
+
+def _sequence_logprob_cases(g, public):
+    cases = []
+    for _ in range(2):
+        B, P, T = _sizes(g, public, 1, 4), _sizes(g, public, 2, 5), _sizes(g, public, 1, 6)
+        ids = torch.randint(3, 400, (B, P + T), generator=g)  # (B, L) ordinary words, no special tokens
+        attention = torch.ones(B, P + T, dtype=torch.long)  # (B, L)
+        pad = torch.randint(0, P - 1, (B,), generator=g)  # left padding of each prompt
+        attention[torch.arange(P + T)[None, :] < pad[:, None]] = 0
+        ids = ids.masked_fill(attention == 0, 0)
+        response = torch.zeros_like(attention)
+        response[:, P:] = 1  # (B, L) the last T tokens are the response
+        cases.append({"model": ModelArg(), "input_ids": ids, "attention_mask": attention, "response_mask": response})
+    return cases
+
+
+def _sampling_cases(g, public):
+    cases = []
+    for temperature, top_k in ((1.0, 0), (0.5, 0), (2.0, 3), (0.7, 1)):
+        B, V = _sizes(g, public, 1, 4), _sizes(g, public, 4, 12)
+        if not public:
+            temperature = round(float(torch.empty(1).uniform_(0.3, 2.0, generator=g)), 3)
+            top_k = int(torch.randint(0, V, (1,), generator=g))
+        cases.append({"logits": torch.randn(B, V, generator=g) * 2, "temperature": temperature, "top_k": top_k})
+    return cases
+
+
+def _count_cases(g, public):
+    cases = []
+    for _ in range(2 if public else 3):
+        heads = int(torch.randint(1, 4, (1,), generator=g))
+        cases.append({"model": ModelArg({
+            "vocab_size": int(torch.randint(10, 60, (1,), generator=g)),
+            "hidden_size": 8 * heads, "num_attention_heads": heads, "num_key_value_heads": heads,
+            "intermediate_size": int(torch.randint(8, 40, (1,), generator=g)),
+            "num_hidden_layers": int(torch.randint(1, 4, (1,), generator=g)),
+            "attention_bias": bool(torch.randint(0, 2, (1,), generator=g)),
+            "mlp_bias": bool(torch.randint(0, 2, (1,), generator=g)),
+            "tie_word_embeddings": bool(torch.randint(0, 2, (1,), generator=g)),
+        })})
+    return cases
+
+
+def _pair_cases(g, public, ties: bool):
+    cases = []
+    for _ in range(3):
+        B = _sizes(g, public, 1, 8)
+        chosen, rejected = torch.randn(B, generator=g) * 2, torch.randn(B, generator=g) * 2
+        if ties:
+            rejected[: B // 2] = chosen[: B // 2]
+        cases.append({"chosen_rewards": chosen, "rejected_rewards": rejected})
+    extreme = torch.tensor([300.0, -300.0])  # margins of ±300: log(sigmoid(x)) underflows to −inf
+    cases.append({"chosen_rewards": extreme, "rejected_rewards": -extreme})
+    return cases
+
+
+def _returns_cases(g, public):
+    cases = []
+    for gamma in (1.0, 0.5, 0.9):
+        B, T = _sizes(g, public, 1, 4), _sizes(g, public, 2, 7)
+        gamma = gamma if public else round(float(torch.rand(1, generator=g)), 3)
+        cases.append({"rewards": torch.randn(B, T, generator=g), "mask": _prefix_mask(g, B, T), "gamma": gamma})
+    return cases
+
+
+def _kl_rewards_cases(g, public):
+    cases = []
+    for kl_coef in (0.0, 0.1, 0.5):
+        B, T = _sizes(g, public, 1, 4), _sizes(g, public, 2, 7)
+        kl_coef = kl_coef if public else round(float(torch.rand(1, generator=g)), 3)
+        cases.append({"scores": torch.randn(B, generator=g), "logprobs": _logprobs(g, B, T),
+                      "ref_logprobs": _logprobs(g, B, T), "mask": _prefix_mask(g, B, T), "kl_coef": kl_coef})
+    return cases
+
+
+def _gae_cases(g, public):
+    cases = []
+    for gamma, lam in ((1.0, 1.0), (1.0, 0.0), (0.9, 0.95)):
+        B, T = _sizes(g, public, 1, 4), _sizes(g, public, 2, 7)
+        if not public:
+            gamma, lam = (round(float(x), 3) for x in torch.rand(2, generator=g))
+        cases.append({"rewards": torch.randn(B, T, generator=g), "values": torch.randn(B, T, generator=g),
+                      "mask": _prefix_mask(g, B, T), "gamma": gamma, "lam": lam})
+    return cases
+
+
+def _ppo_cases(g, public):
+    cases = []
+    for clip_eps in (0.2, 0.1, 0.3):
+        B, T = _sizes(g, public, 1, 4), _sizes(g, public, 2, 7)
+        clip_eps = clip_eps if public else round(float(torch.empty(1).uniform_(0.05, 0.4, generator=g)), 3)
+        old = _logprobs(g, B, T)
+        cases.append({"logprobs": old + torch.randn(B, T, generator=g) * 0.4, "old_logprobs": old,
+                      "advantages": torch.randn(B, T, generator=g), "mask": _prefix_mask(g, B, T), "clip_eps": clip_eps})
+    return cases
+
+
+def _value_cases(g, public):
+    cases = []
+    for clip_eps in (0.2, 0.5, 0.1):
+        B, T = _sizes(g, public, 1, 4), _sizes(g, public, 2, 7)
+        clip_eps = clip_eps if public else round(float(torch.empty(1).uniform_(0.05, 0.5, generator=g)), 3)
+        old = torch.randn(B, T, generator=g)
+        cases.append({"values": old + torch.randn(B, T, generator=g) * 0.5, "old_values": old,
+                      "returns": torch.randn(B, T, generator=g), "mask": _prefix_mask(g, B, T), "clip_eps": clip_eps})
+    return cases
+
+
+def _k3_cases(g, public):
+    cases = []
+    for _ in range(3):
+        B, T = _sizes(g, public, 1, 4), _sizes(g, public, 2, 7)
+        logprobs = _logprobs(g, B, T)
+        cases.append({"logprobs": logprobs, "ref_logprobs": logprobs + torch.randn(B, T, generator=g) * 0.5})
+    same = _logprobs(g, 1, 3)
+    cases.append({"logprobs": same, "ref_logprobs": same.clone()})  # π = π_ref: exactly 0
+    return cases
+
+
+# ----------------------------------------------------------------------------- quizzes
+
+QUIZZES: dict[str, list[quiz.Question]] = {
+    "hw1": [
+        quiz.MultipleChoice("In the LLM-as-policy view, what is an action?",
+                            ["the whole response", "one next token", "the prompt", "a gradient step"], answer=1,
+                            hint="The policy picks one thing at every step of generation.", id="q1"),
+        quiz.MultipleChoice("What does a temperature below 1 do to the sampling distribution?",
+                            ["flattens it", "sharpens it towards the most likely tokens", "leaves it unchanged"],
+                            answer=1, hint="Dividing logits by τ < 1 stretches their differences.", id="q2"),
+        quiz.MultipleChoice("Why sum token log-probs only where the response mask is 1?",
+                            ["the prompt and padding are not actions of the policy", "to make the sum smaller",
+                             "because the model cannot score prompt tokens"], answer=0,
+                            hint="log π(response | prompt) scores the response given the prompt.", id="q3"),
+    ],
+    "hw2": [
+        quiz.MultipleChoice("Adding 5 to every reward of a Bradley–Terry reward model changes the loss by",
+                            ["+5", "nothing", "a factor e^5"], answer=1,
+                            hint="The model only sees differences r_c − r_r.", id="q1"),
+        quiz.MultipleChoice("Why can a reward model's held-out accuracy stay below 100% even when it is perfect?",
+                            ["the annotators' labels are noisy", "the sigmoid saturates", "the batch is too small"],
+                            answer=0, hint="Think of the simulated annotators' β.", id="q2"),
+        quiz.MultipleChoice("log(sigmoid(x)) computed naively for x = −300 gives",
+                            ["−300", "−inf", "0"], answer=1, hint="sigmoid(−300) underflows in float32.", id="q3"),
+    ],
+    "hw3": [
+        quiz.MultipleChoice("With γ = 1 and one reward at the end, the return of every response token is",
+                            ["the final score (plus the KL terms after it)", "zero", "the score divided by T"],
+                            answer=0, hint="G_t sums the rewards from t to the end.", id="q1"),
+        quiz.MultipleChoice("GAE with λ = 0 gives",
+                            ["the Monte-Carlo return minus V", "the one-step TD residual δ_t", "the raw reward"],
+                            answer=1, hint="Set λ = 0 in A_t = δ_t + γλ A_{t+1}.", id="q2"),
+        quiz.Matching("Match each estimator to its property.",
+                      {"Monte-Carlo return": "unbiased, high variance", "TD residual": "biased by the critic, low variance"},
+                      hint="Which one trusts the critic?", id="q3"),
+    ],
+    "hw4": [
+        quiz.Ordering("Put the steps of one RLHF iteration with PPO in order.",
+                      ["sample responses from the policy", "score them with the reward model",
+                       "add the KL penalty and compute advantages with GAE", "update θ with the clipped surrogate"],
+                      hint="You cannot score what you have not sampled.", id="q1"),
+        quiz.MultipleChoice("For a token with A > 0 and ratio ρ = 1.5 (ε = 0.2), the clipped loss's gradient is",
+                            ["zero", "larger than unclipped", "negative"], answer=0,
+                            hint="min(ρA, clip(ρ)A) picks the constant once ρ > 1 + ε.", id="q2"),
+        quiz.MultipleChoice("Why prefer k3 over k1 as a per-token KL penalty?",
+                            ["k3 is never negative and has lower variance", "k3 is biased but faster",
+                             "k1 needs the reference model and k3 does not"], answer=0,
+                            hint="log r ≤ r − 1.", id="q3"),
+    ],
+}
+
+
+def quiz_for(homework: str) -> quiz.Quiz:
+    """A fresh widget quiz for ``"hw1"`` … ``"hw4"`` (questions keyed "q1", "q2", …)."""
+    if homework not in QUIZZES:
+        raise ValueError(f"unknown homework {homework!r}; expected one of {sorted(QUIZZES)}.")
+    return quiz.Quiz(QUIZZES[homework], title=f"{homework} quiz")
+
+
+# ----------------------------------------------------------------------------- training data (public)
+
+RM_TRAIN = {"n_pairs": 384, "seed": 0, "min_gap": 0.3}  # the public training pairs of hw2 (noisy labels)
+RM_ACCURACY = 0.65  # on held-out pairs ordered by the gold reward (noise-free), |Δ gold| > 0.2; chance is 0.5
+POLICY_TARGET = {"gold_reward": 0.30, "max_kl": 15.0, "max_steps": 40}
+
+
+def preference_pairs(n_pairs: int, seed: int, beta: float | None = rewards.ANNOTATOR_BETA,
+                     min_gap: float = 0.0) -> rewards.PreferenceDataset:
+    """Pairs of grammar reviews, labelled by the noisy annotators (``beta``) or by the gold reward (``beta=None``).
+
+    Cheap (no model sampling): the homework trains a reward model in seconds. With
+    ``min_gap`` only pairs whose gold rewards differ by more than it are kept.
+    """
+    from rlcourse import data
+
+    texts = data.sample_reviews(6 * n_pairs, seed=seed)
+    gold = rewards.gold_reward(texts)  # (2N',)
+    a, b, ga, gb = texts[0::2], texts[1::2], gold[0::2], gold[1::2]
+    keep = [i for i in range(len(a)) if a[i] != b[i] and abs(float(ga[i] - gb[i])) > min_gap][:n_pairs]
+    a, b, ga, gb = [a[i] for i in keep], [b[i] for i in keep], ga[keep], gb[keep]
+    if beta is None:
+        wins = ga > gb
+    else:
+        wins = rewards.label_preferences(ga, gb, beta, torch.Generator().manual_seed(seed))
+    return rewards.PreferenceDataset(
+        prompts=[""] * len(a), chosen=[x if w else y for x, y, w in zip(a, b, wins.tolist())],
+        rejected=[y if w else x for x, y, w in zip(a, b, wins.tolist())],
+        chosen_scores=torch.where(wins, ga, gb), rejected_scores=torch.where(wins, gb, ga))
+
+
+def training_pairs() -> rewards.PreferenceDataset:
+    """hw2's training pairs (public): noisy annotator labels on grammar reviews."""
+    return preference_pairs(**RM_TRAIN)
+
+
+# ----------------------------------------------------------------------------- the exercises
+
+def _first(fn: Callable) -> Callable:
+    """The loss of a ``(loss, stats)`` reference: the homework's functions return the loss only."""
+    def loss_only(**kwargs: Any):
+        return fn(**kwargs)[0]
+    loss_only.__name__ = fn.__name__
+    return loss_only
+
+
+EXERCISES: dict[str, Exercise] = {e.id: e for e in [
+    Exercise("hw1.token_logprobs", "token_logprobs", "function",
+             "take log_softmax over the last (vocabulary) dimension, then gather the label's entry; "
+             "never log(softmax(...)), which underflows for large logits.",
+             policy.token_logprobs, _token_logprobs_cases, forbidden=("token_logprobs",)),
+    Exercise("hw1.sequence_logprob", "sequence_logprob", "function",
+             "logits at position t score token t+1: shift by one (logits[:, :-1] against input_ids[:, 1:]), "
+             "and sum only where response_mask[:, 1:] is 1.",
+             lambda **kw: policy.sequence_logprob(**kw).detach(), _sequence_logprob_cases,
+             forbidden=("sequence_logprob", "token_logprobs", "model_logits", "response_logits")),
+    Exercise("hw1.sampling_distribution", "sampling_distribution", "function",
+             "divide the logits by the temperature, set all but the top_k largest to -inf (top_k = 0 keeps all), "
+             "then softmax over the last dimension.",
+             references.sampling_distribution, _sampling_cases, forbidden=("sampling_distribution", "next_token_distribution")),
+    Exercise("hw1.count_parameters", "count_weights_and_biases", "function",
+             "loop over model.named_parameters(); a name ending in 'bias' is a bias; count numel(); "
+             "tied embeddings appear once.",
+             references.count_weights_and_biases, _count_cases, forbidden=("count_parameters", "count_weights_and_biases")),
+    Exercise("hw1.quiz", "quiz_answers", "quiz", "re-read the lecture notebook 01 and use the quiz widget's Check button."),
+    Exercise("hw2.bradley_terry_loss", "bradley_terry_loss", "function",
+             "the loss is -mean(log σ(r_c − r_r)); use F.logsigmoid so a margin of -300 gives 300, not inf.",
+             rewards.bradley_terry_loss, lambda g, p: _pair_cases(g, p, ties=False), forbidden=("bradley_terry_loss",)),
+    Exercise("hw2.preference_accuracy", "preference_accuracy", "function",
+             "count pairs with r_c > r_r as 1 and ties (r_c == r_r) as 1/2, then divide by the number of pairs.",
+             rewards.preference_accuracy, lambda g, p: _pair_cases(g, p, ties=True), forbidden=("preference_accuracy",)),
+    Exercise("hw2.train_reward_model", "fit_reward_model", "train_reward_model",
+             "score chosen and rejected texts with rm, minimise your bradley_terry_loss with AdamW (lr about 1e-3), "
+             "three epochs over the pairs in shuffled batches of about 32.",
+             forbidden=("train_reward_model",), time_limit=240.0, threshold={"accuracy": RM_ACCURACY}),
+    Exercise("hw2.quiz", "quiz_answers", "quiz", "re-read the lecture notebook 02 and use the quiz widget's Check button."),
+    Exercise("hw3.discounted_returns", "discounted_returns", "function",
+             "loop t from the last token backwards: G_t = r_t + γ G_{t+1}, with G = 0 after the last response token.",
+             advantages.discounted_returns, _returns_cases, forbidden=("discounted_returns",)),
+    Exercise("hw3.kl_penalized_rewards", "kl_penalized_rewards", "function",
+             "r_t = −kl_coef·(logprobs − ref_logprobs) on response tokens, plus the score on the LAST response token "
+             "(index mask.sum(1) − 1); 0 on padding.",
+             references.kl_penalized_rewards, _kl_rewards_cases, forbidden=("kl_penalized_rewards", "score")),
+    Exercise("hw3.gae", "gae", "function",
+             "δ_t = r_t + γ V_{t+1} − V_t with V = 0 after the last response token; A_t = δ_t + γλ A_{t+1}; "
+             "returns = A + V; zeros on padding.",
+             advantages.gae, _gae_cases, forbidden=("gae",)),
+    Exercise("hw3.quiz", "quiz_answers", "quiz", "re-read the lecture notebook 03 and use the quiz widget's Check button."),
+    Exercise("hw4.ppo_clip_loss", "ppo_clip_loss", "function",
+             "ratio = exp(logprobs − old_logprobs); per token max(−A·ratio, −A·clip(ratio, 1−ε, 1+ε)); "
+             "then the mean over response tokens only (Σ ℓ·m / Σ m).",
+             _first(losses.ppo_clip_loss), _ppo_cases, forbidden=("ppo_clip_loss",)),
+    Exercise("hw4.value_loss", "value_loss", "function",
+             "V_clip = old_values + clip(values − old_values, −ε, ε); 0.5 · token mean of max((V−R)², (V_clip−R)²).",
+             _first(losses.value_loss), _value_cases, forbidden=("value_loss",)),
+    Exercise("hw4.kl_k3", "kl_k3", "function",
+             "with log r = ref_logprobs − logprobs, k3 = exp(log r) − 1 − log r (≥ 0, 0 where the two agree).",
+             losses.kl_k3, _k3_cases, forbidden=("kl_k3",)),
+    Exercise("hw4.train", "make_config", "train_policy",
+             "return e.g. loops.RLOOConfig(num_steps=30, num_prompts=8, group_size=4, max_new_tokens=24, lr=2e-3, "
+             "kl_coef=0.02); a higher lr learns faster but drifts further from the reference.",
+             allowed_imports=("rlcourse.loops",), time_limit=240.0, threshold=POLICY_TARGET),
+    Exercise("hw4.quiz", "quiz_answers", "quiz", "re-read the lecture notebook 04 and use the quiz widget's Check button."),
+]}
+
+
+def exercise(exercise_id: str) -> Exercise:
+    """The spec of ``exercise_id``, or one clear sentence when there is none."""
+    if exercise_id not in EXERCISES:
+        raise ValueError(f"unknown exercise {exercise_id!r}; expected one of: {', '.join(EXERCISES)}.")
+    return EXERCISES[exercise_id]
+
+
+def draw_cases(ex: Exercise, seed: int, public: bool) -> list[dict]:
+    """The cases of ``ex`` drawn from ``seed`` (public cases: ``PUBLIC_SEED``)."""
+    g = torch.Generator().manual_seed(seed if not public else PUBLIC_SEED)
+    return ex.cases(g, public)
+
+
+def build_model(arg: ModelArg):
+    """Build a model argument (the same code runs in the student's kernel and in the grader)."""
+    if arg.config is None:
+        from rlcourse.models import load_policy
+
+        return load_policy()[0].eval()
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        return LlamaForCausalLM(LlamaConfig(**arg.config)).eval()
+
+
+def as_arrays(value: Any) -> list[torch.Tensor]:
+    """A function's result as a list of float64 tensors (tuple/list -> several, number -> 0-dim).
+
+    Raises TypeError for anything that is not plainly numbers: an object with a forged
+    ``__eq__`` never becomes a tensor.
+    """
+    items = list(value) if isinstance(value, (tuple, list)) else [value]
+    arrays = []
+    for item in items:
+        if isinstance(item, torch.Tensor):
+            arrays.append(torch.Tensor.detach(item).cpu().to(torch.float64).clone())
+        elif isinstance(item, (int, float, bool)) and type(item) in (int, float, bool):
+            arrays.append(torch.tensor(float(item), dtype=torch.float64))
+        else:
+            raise TypeError(f"returned a {type(item).__name__}, expected a tensor or a number")
+    return arrays
+
+
+def compare(actual: list[torch.Tensor], expected: list[torch.Tensor], rtol: float, atol: float) -> str | None:
+    """``None`` when ``actual`` matches ``expected``; else what is wrong, in words (no values shown)."""
+    if len(actual) != len(expected):
+        return f"returned {len(actual)} value(s), expected {len(expected)}"
+    for k, (a, e) in enumerate(zip(actual, expected)):
+        which = f" (output {k + 1})" if len(expected) > 1 else ""
+        if tuple(a.shape) != tuple(e.shape):
+            return f"shape {tuple(a.shape)}{which}, expected {tuple(e.shape)}"
+        if torch.isnan(a).any() and not torch.isnan(e).any():
+            return f"NaN in the result{which}"
+        if not torch.isfinite(a).all() and torch.isfinite(e).all():
+            return f"inf in the result{which}"
+        if not torch.allclose(a, e.to(torch.float64), rtol=rtol, atol=atol):
+            worst = float((a - e).abs().max())
+            return f"values off{which}: largest error {worst:.3g}"
+    return None
+
+
+def homework_of(exercise_id: str) -> str:
+    return exercise_id.split(".")[0]
+
+
+def exercises_of(homework: str) -> list[Exercise]:
+    return [e for e in EXERCISES.values() if homework_of(e.id) == homework]
+
+
+def _quiz_points(homework: str, answers: Any) -> tuple[int, int, str | None]:
+    """``(correct, total, problem)`` of plain quiz answers (a dict "q1" -> answer)."""
+    questions = QUIZZES[homework]
+    q = quiz.Quiz(questions)
+    if not isinstance(answers, dict):
+        return 0, len(questions), f"quiz_answers() must return a dict like {{'q1': 0, ...}}, got {type(answers).__name__}"
+    correct = 0
+    for question in questions:
+        answer = answers.get(question.id)
+        try:
+            correct += bool(answer is not None and q.grade({question.id: answer})[question.id])
+        except ValueError:
+            pass
+    return correct, len(questions), None
+
+
+__all__ = ["Exercise", "ModelArg", "EXERCISES", "QUIZZES", "exercise", "draw_cases", "quiz_for", "compare", "as_arrays",
+           "preference_pairs", "build_model", "math"]

@@ -1,0 +1,73 @@
+"""Static check of an answer cell: no credit for calling the reference or reaching around the sandbox.
+
+The package holds the reference answer of every exercise (``rlcourse.policy.token_logprobs``
+…), so an answer could simply call it. The grader parses each answer cell (``ast``) and
+flags, for that exercise only:
+
+- an import outside a short allow-list (torch, math, numpy, …; ``rlcourse.loops`` where the
+  exercise is to configure it), and any use of the name ``rlcourse``;
+- any use of the exercise's reference names through an attribute (``policy.token_logprobs``)
+  or an import;
+- the escape hatches that reach code or files indirectly: ``__import__``, ``importlib``,
+  ``exec``, ``eval``, ``compile``, ``open``, ``globals``, ``vars``, ``get_ipython``, ``sys``,
+  ``os``, ``subprocess``, frame/closure internals.
+
+A runtime trap in the kernel (:func:`rlcourse.grading.kernel.install_traps`) backs this up.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from rlcourse.grading.spec import Exercise
+
+ALLOWED_IMPORTS = ("torch", "math", "numpy", "itertools", "functools", "collections", "dataclasses", "typing")
+FORBIDDEN_NAMES = {
+    "__import__", "importlib", "exec", "eval", "compile", "open", "globals", "vars", "locals", "get_ipython",
+    "sys", "os", "subprocess", "builtins", "__builtins__", "breakpoint", "input", "setattr", "delattr",
+    "rlcourse", "_rlc_kernel", "safetensors", "pathlib", "shutil", "socket", "ctypes", "pickle", "signal",
+}
+FORBIDDEN_ATTRIBUTES = {
+    "__globals__", "__closure__", "__wrapped__", "__code__", "__dict__", "__subclasses__", "__builtins__",
+    "__getattribute__", "f_back", "f_globals", "f_locals", "gi_frame", "modules", "sys", "os", "load", "load_file",
+    "from_pretrained", "system", "__import__",
+}
+
+
+def answer_problems(source: str, ex: Exercise) -> list[str]:
+    """What in ``source`` an answer to ``ex`` may not do, one sentence each (empty: fine)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as err:
+        return [f"the answer cell is not valid Python (line {err.lineno}: {err.msg})"]
+    allowed = ALLOWED_IMPORTS + ex.allowed_imports
+    problems = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            modules = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+            if isinstance(node, ast.ImportFrom) and node.module == "rlcourse":
+                modules = [f"rlcourse.{a.name}" for a in node.names]
+            for module in modules:
+                if not any(module == a or module.startswith(a + ".") for a in allowed):
+                    problems.append(f"imports {module}, and answers may import only {', '.join(allowed)}")
+            for alias in node.names:
+                if alias.name in ex.forbidden or alias.name == "*":
+                    problems.append(f"imports {alias.name}, the reference answer of this exercise")
+        elif isinstance(node, ast.Name) and node.id in FORBIDDEN_NAMES:
+            if node.id == "rlcourse" and "rlcourse.loops" in allowed and _is_loops_access(tree, node):
+                continue
+            problems.append(f"uses {node.id}, which answers may not use")
+        elif isinstance(node, ast.Attribute):
+            if node.attr in ex.forbidden:
+                problems.append(f"uses .{node.attr}, the reference answer of this exercise")
+            elif node.attr in FORBIDDEN_ATTRIBUTES:
+                problems.append(f"uses .{node.attr}, which answers may not use")
+    return list(dict.fromkeys(problems))  # unique, in order
+
+
+def _is_loops_access(tree: ast.AST, name: ast.Name) -> bool:
+    """True when ``name`` (rlcourse) appears only as ``rlcourse.loops``."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.value is name:
+            return node.attr == "loops"
+    return False

@@ -1,0 +1,296 @@
+"""The grader against honest and forged submissions: each test states the exact grade it must get.
+
+Submissions are made from the released exercise notebook by editing answer cells, the way a
+student would. Several attacks share one submission (one per exercise), which keeps the
+number of kernels, and the run time, small; every exercise's grade is asserted.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from rlcourse.grading import build, grader, spec, static
+
+ROOT = Path(__file__).resolve().parents[1]
+HW3 = ROOT / "solutions" / "hw3_credit_assignment.ipynb"
+SEED = 1234
+FAST = grader.Limits(cell_timeout=20, submission_timeout=300)
+
+
+def released(name: str = "hw3_credit_assignment") -> nbformat.NotebookNode:
+    return build.exercise_notebook(nbformat.read(ROOT / "solutions" / f"{name}.ipynb", as_version=4))
+
+
+def solution_source(exercise_id: str, name: str = "hw3_credit_assignment") -> str:
+    nb = nbformat.read(ROOT / "solutions" / f"{name}.ipynb", as_version=4)
+    (index,) = build.answer_cells(nb)[exercise_id]
+    return nb.cells[index].source
+
+
+def submit(tmp_path: Path, student: str, answers: dict[str, str], name: str = "hw3_credit_assignment",
+           edit=None) -> Path:
+    """A student's file: the released notebook with some answer cells replaced (``edit`` may change more)."""
+    nb = released(name)
+    cells = build.answer_cells(nb)
+    for exercise_id, source in answers.items():
+        nb.cells[cells[exercise_id][0]].source = source
+    if edit is not None:
+        edit(nb)
+    path = tmp_path / "subs" / f"{student}.ipynb"
+    path.parent.mkdir(exist_ok=True)
+    nbformat.write(nb, path)
+    return path
+
+
+def grades_of(rows: list[dict], student: str) -> dict[str, tuple[float, str]]:
+    return {r["exercise"]: (r["points"], r["status"]) for r in rows if r["student"] == student}
+
+
+def grade_files(tmp_path: Path, paths: list[Path], assignment: Path = HW3, limits: grader.Limits = FAST, jobs: int = 1):
+    return grader.grade(assignment, paths, tmp_path / "grades", jobs=jobs, seed=SEED, limits=limits, progress=False)
+
+
+CORRECT_QUIZ = solution_source("hw3.quiz")
+
+
+# ----------------------------------------------------------------------------- honest submissions
+
+
+def test_solution_full_marks_exercise_zero_and_edited_check_cells_ignored(tmp_path):
+    def tamper_check_cells(nb):
+        for cell in nb.cells:
+            if cell.metadata.get("rlcourse", {}).get("role") == "check":
+                cell.source = 'print("pass")'  # an edited test cell
+                cell.metadata["tags"] = ["NBVAL_SKIP", "raises-exception"]
+                cell.metadata["rlcourse"]["points"] = 100  # forged metadata
+    solution = submit(tmp_path, "honest", {ex: solution_source(ex) for ex in ("hw3.discounted_returns",
+                                                                              "hw3.kl_penalized_rewards", "hw3.gae",
+                                                                              "hw3.quiz")}, edit=tamper_check_cells)
+    untouched = submit(tmp_path, "unedited", {})
+    out = tmp_path / "grades"
+    result = subprocess.run([sys.executable, "-m", "rlcourse.cli", "grade", "--assignment", str(HW3), "--out", str(out),
+                             "--seed", str(SEED), "--jobs", "2", str(solution.parent)],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    with (out / "gradebook.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0])[:6] == ["student", "exercise", "points", "max", "status", "reason"]
+    assert {(r["student"], r["exercise"]): float(r["points"]) for r in rows} == {
+        ("honest", "hw3.discounted_returns"): 2.0, ("honest", "hw3.kl_penalized_rewards"): 2.0,
+        ("honest", "hw3.gae"): 3.0, ("honest", "hw3.quiz"): 3.0,
+        ("unedited", "hw3.discounted_returns"): 0.0, ("unedited", "hw3.kl_penalized_rewards"): 0.0,
+        ("unedited", "hw3.gae"): 0.0, ("unedited", "hw3.quiz"): 0.0}
+    assert {r["status"] for r in rows if r["student"] == "unedited"} == {"not-implemented"}
+    assert all(r["seed"] == str(SEED) and len(r["sha256"]) == 64 for r in rows)
+    feedback = (out / "feedback" / "unedited.md").read_text()
+    assert "Total: 0 / 10 points" in feedback and "not implemented yet" in feedback
+    assert "Total: 10 / 10 points" in (out / "feedback" / "honest.md").read_text()
+
+
+# ----------------------------------------------------------------------------- forged answers
+
+
+EQ_FORGERY = '''class Always:
+    def __eq__(self, other):
+        return True
+    def __ne__(self, other):
+        return False
+    shape = property(lambda self: (1,))
+
+def discounted_returns(rewards, mask, gamma):
+    return Always()'''
+
+ALLCLOSE_FORGERY = '''import torch
+torch.allclose = lambda *args, **kwargs: True
+torch.testing.assert_close = lambda *args, **kwargs: None
+from rlcourse import grading
+grading.check = lambda *args, **kwargs: print("pass")  # a redefined check
+
+def kl_penalized_rewards(scores, logprobs, ref_logprobs, mask, kl_coef):
+    return torch.zeros_like(logprobs)'''
+
+REFERENCE_CALL = '''from rlcourse.advantages import gae as reference_gae
+
+def gae(rewards, values, mask, gamma, lam):
+    return reference_gae(rewards, values, mask, gamma, lam)'''
+
+
+def test_forged_answers_score_zero_for_their_exercise_only(tmp_path):
+    path = submit(tmp_path, "forger", {"hw3.discounted_returns": EQ_FORGERY, "hw3.kl_penalized_rewards": ALLCLOSE_FORGERY,
+                                       "hw3.gae": REFERENCE_CALL, "hw3.quiz": CORRECT_QUIZ})
+    rows = grade_files(tmp_path, [path])
+    assert grades_of(rows, "forger") == {"hw3.discounted_returns": (0.0, "wrong"), "hw3.kl_penalized_rewards": (0.0, "flagged"),
+                                         "hw3.gae": (0.0, "flagged"), "hw3.quiz": (3.0, "ok")}
+    reasons = {r["exercise"]: r["reason"] for r in rows}
+    assert "rlcourse" in reasons["hw3.kl_penalized_rewards"]  # importing the package to redefine check
+    assert "reference answer" in reasons["hw3.gae"] or "imports rlcourse.advantages" in reasons["hw3.gae"]
+
+
+KILL_KERNEL = '''import os
+
+def discounted_returns(rewards, mask, gamma):
+    os._exit(0)'''
+
+TRANSFORMER = '''get_ipython().input_transformers_cleanup.append(lambda lines: ["pass\\n"])
+
+def kl_penalized_rewards(scores, logprobs, ref_logprobs, mask, kl_coef):
+    return None'''
+
+def test_runtime_defences_hold_without_the_static_check(tmp_path):
+    """With the static check off, os._exit and an input transformer each cost only their own exercise."""
+    slow = "import time\n\n" + solution_source("hw3.gae").replace("### BEGIN SOLUTION", "### BEGIN SOLUTION\n    time.sleep(1)", 1)
+    path = submit(tmp_path, "breaker", {"hw3.discounted_returns": KILL_KERNEL, "hw3.kl_penalized_rewards": TRANSFORMER,
+                                        "hw3.gae": slow, "hw3.quiz": CORRECT_QUIZ})
+    limits = grader.Limits(cell_timeout=20, submission_timeout=300, static_check=False)
+    rows = grade_files(tmp_path, [path], limits=limits)
+    assert grades_of(rows, "breaker") == {"hw3.discounted_returns": (0.0, "crashed"), "hw3.kl_penalized_rewards": (0.0, "error"),
+                                          "hw3.gae": (3.0, "ok"), "hw3.quiz": (3.0, "ok")}
+
+
+ENDLESS = '''def discounted_returns(rewards, mask, gamma):
+    while True:
+        pass'''
+
+FLOOD = '''def kl_penalized_rewards(scores, logprobs, ref_logprobs, mask, kl_coef):
+    for _ in range(20):
+        print("x" * 1_000_000)  # 20 MB of output
+    return None'''
+
+TRAPPED_REFERENCE = '''import torch
+
+def gae(rewards, values, mask, gamma, lam):
+    module = torch.sys.modules["rlcourse.advantages"]  # reached around the static check
+    return module.gae(rewards, values, mask, gamma, lam)'''
+
+EXIT_AND_HANDLER = '''get_ipython().set_custom_exc((BaseException,), lambda *args, **kwargs: None)
+
+def quiz_answers():
+    raise SystemExit(0)'''
+
+
+def test_hangs_floods_exits_and_trapped_reference_calls(tmp_path):
+    path = submit(tmp_path, "hanger", {"hw3.discounted_returns": ENDLESS, "hw3.kl_penalized_rewards": FLOOD,
+                                       "hw3.gae": TRAPPED_REFERENCE, "hw3.quiz": EXIT_AND_HANDLER})
+    limits = grader.Limits(cell_timeout=8, submission_timeout=300, static_check=False)
+    rows = grade_files(tmp_path, [path], limits=limits)
+    assert grades_of(rows, "hanger") == {"hw3.discounted_returns": (0.0, "timeout"),
+                                         "hw3.kl_penalized_rewards": (0.0, "output-limit"),
+                                         "hw3.gae": (0.0, "wrong"), "hw3.quiz": (0.0, "wrong")}
+
+
+# ----------------------------------------------------------------------------- broken files and cells
+
+
+def test_invalid_files_get_zero_with_a_reason_and_the_batch_goes_on(tmp_path):
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    good = released()
+    (subs / "truncated.ipynb").write_text(nbformat.writes(good)[:500])
+    (subs / "notjson.ipynb").write_text("this is { not json")
+    v3 = {"nbformat": 3, "nbformat_minor": 0, "metadata": {}, "worksheets": [{"cells": []}]}
+    (subs / "old.ipynb").write_text(json.dumps(v3))
+    (subs / "noschema.ipynb").write_text(json.dumps({"nbformat": 4, "nbformat_minor": 5, "cells": "oops", "metadata": {}}))
+    rows = grade_files(tmp_path, [subs])
+    for student, words in (("truncated", "not valid JSON"), ("notjson", "not valid JSON"), ("old", "version 3"),
+                           ("noschema", "nbformat 4")):
+        mine = [r for r in rows if r["student"] == student]
+        assert len(mine) == 4 and {r["points"] for r in mine} == {0.0} and {r["status"] for r in mine} == {"invalid"}
+        assert all(words in r["reason"] for r in mine), mine[0]["reason"]
+
+
+def test_deleted_and_duplicated_answer_cells_are_reported_not_fatal(tmp_path):
+    def delete_and_duplicate(nb):
+        cells = build.answer_cells(nb)
+        gae_cell = nb.cells[cells["hw3.gae"][0]]
+        first = nbformat.from_dict(json.loads(json.dumps(gae_cell)))
+        first.source = "def gae(rewards, values, mask, gamma, lam):\n    return None"
+        first["id"] = "first-try"
+        nb.cells.insert(cells["hw3.gae"][0], first)  # a wrong early copy; the last copy is graded
+        del nb.cells[cells["hw3.discounted_returns"][0]]
+    path = submit(tmp_path, "messy", {"hw3.gae": solution_source("hw3.gae"), "hw3.quiz": CORRECT_QUIZ},
+                  edit=delete_and_duplicate)
+    rows = grade_files(tmp_path, [path])
+    assert grades_of(rows, "messy") == {"hw3.discounted_returns": (0.0, "missing"),
+                                        "hw3.kl_penalized_rewards": (0.0, "not-implemented"),
+                                        "hw3.gae": (3.0, "ok"), "hw3.quiz": (3.0, "ok")}
+    feedback = (tmp_path / "grades" / "feedback" / "messy.md").read_text()
+    assert "2 answer cells for this exercise; the last one was graded" in feedback
+    assert "answer cell not found" in feedback
+
+
+# ----------------------------------------------------------------------------- static check and gradebook (no kernel)
+
+
+@pytest.mark.parametrize("source, words", [
+    ("from rlcourse.advantages import gae\n", "reference answer"),
+    ("import rlcourse\ndef gae(*a):\n    return rlcourse.advantages.gae(*a)\n", "rlcourse"),
+    ("import importlib\n", "importlib"),
+    ("def gae(*a):\n    return __import__('rlcourse.advantages').advantages.gae(*a)\n", "__import__"),
+    ("src = open('/work/solutions/hw3_credit_assignment.ipynb').read()\n", "open"),
+    ("exec('x = 1')\n", "exec"),
+    ("get_ipython().input_transformers_cleanup.append(lambda l: l)\n", "get_ipython"),
+    ("import os\nos._exit(0)\n", "imports os"),
+    ("import torch\nm = torch.sys.modules\n", ".sys"),
+    ("def gae(:\n", "not valid Python"),
+])
+def test_static_check_flags(source, words):
+    problems = static.answer_problems(source, spec.exercise("hw3.gae"))
+    assert problems and any(words in p for p in problems), problems
+
+
+def test_static_check_accepts_the_solutions():
+    for name in ("hw1_policy", "hw2_reward_model", "hw3_credit_assignment", "hw4_ppo"):
+        nb = nbformat.read(ROOT / "solutions" / f"{name}.ipynb", as_version=4)
+        for exercise_id, (index,) in build.answer_cells(nb).items():
+            assert static.answer_problems(nb.cells[index].source, spec.exercise(exercise_id)) == [], exercise_id
+
+
+def test_gradebook_merges_and_survives_a_second_run(tmp_path):
+    book = tmp_path / "gradebook.csv"
+    row = dict(student="ann", exercise="hw3.gae", points=3.0, max=3.0, status="ok", reason="r", sha256="a", seed=1,
+               grader_version="1.0")
+    grader.write_gradebook(book, [row, {**row, "student": "bob", "points": 0.0}])
+    grader.write_gradebook(book, [{**row, "student": "bob", "points": 2.0}, {**row, "student": "cy"}])
+    with book.open() as f:
+        rows = {r["student"]: float(r["points"]) for r in csv.DictReader(f)}
+    assert rows == {"ann": 3.0, "bob": 2.0, "cy": 3.0}
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".gradebook-")]  # no temp file left
+    not_a_book = tmp_path / "other.csv"
+    not_a_book.write_text("name,score\nx,1\n")
+    with pytest.raises(ValueError, match="not a gradebook"):
+        grader.write_gradebook(not_a_book, [row])
+    assert not_a_book.read_text() == "name,score\nx,1\n"
+
+
+def test_read_submission_reasons():
+    assert grader.read_submission(b"\xff\xfe")[1].startswith("the file is not UTF-8")
+    assert "not a notebook" in grader.read_submission(b"[1, 2]")[1]
+    nb, problem = grader.read_submission(nbformat.writes(released()).encode())
+    assert nb is not None and problem == ""
+
+
+def test_kernel_input_output_roundtrip(tmp_path):
+    """The kernel harness, run in-process: correct function -> results equal the reference's."""
+    import torch
+
+    from rlcourse.advantages import gae as reference
+    from rlcourse.grading import kernel
+
+    for sub in ("inputs", "outputs"):
+        (tmp_path / sub).mkdir()
+    ex = spec.exercise("hw3.gae")
+    cases = spec.draw_cases(ex, SEED, public=False)
+    kernel.write_inputs(ex.id, cases, tmp_path / "inputs")
+    kernel.run(ex.id, lambda **kw: reference(**kw), str(tmp_path))
+    assert grader.verdict_function(ex, cases, tmp_path / "outputs")[0]
+    kernel.run(ex.id, lambda **kw: tuple(x + 1e-3 for x in reference(**kw)), str(tmp_path))
+    ok, reason = grader.verdict_function(ex, cases, tmp_path / "outputs")
+    assert not ok and "values off" in reason
+    assert torch.isfinite(torch.tensor(1.0))

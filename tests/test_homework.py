@@ -1,0 +1,154 @@
+"""Homework notebooks: exercises/ is generated from solutions/, the specs match the notebooks,
+the check cells say the right thing to a student, and the grader gives the solutions full
+marks and the unedited exercises zero."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import nbformat
+import pytest
+import torch
+
+from rlcourse.grading import build, checks, grader, references, spec
+
+ROOT = Path(__file__).resolve().parents[1]
+NAMES = ["hw1_policy", "hw2_reward_model", "hw3_credit_assignment", "hw4_ppo"]
+
+
+# ----------------------------------------------------------------------------- build-exercises
+
+
+def test_strip_solutions_hand_case():
+    source = "def f(x):\n    \"\"\"doc\"\"\"\n    ### BEGIN SOLUTION\n    y = x + 1\n    return y\n    ### END SOLUTION\nprint(1)"
+    assert build.strip_solutions(source) == (
+        "def f(x):\n    \"\"\"doc\"\"\"\n    # YOUR CODE HERE\n    raise NotImplementedError(\"replace this line with your code\")\nprint(1)")
+    with pytest.raises(ValueError, match="never closed"):
+        build.strip_solutions("### BEGIN SOLUTION\nx = 1\n")
+    with pytest.raises(ValueError, match="never opened"):
+        build.strip_solutions("x = 1\n### END SOLUTION\n")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_exercises_are_up_to_date(name):
+    solution = nbformat.read(ROOT / "solutions" / f"{name}.ipynb", as_version=4)
+    expected = build.render(build.exercise_notebook(solution, name))
+    path = ROOT / "exercises" / f"{name}.ipynb"
+    assert path.exists() and path.read_text(encoding="utf-8") == expected, (
+        f"exercises/{name}.ipynb is stale: run `rlcourse build-exercises` and commit exercises/.")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_exercise_format(name):
+    solution = nbformat.read(ROOT / "solutions" / f"{name}.ipynb", as_version=4)
+    exercise = nbformat.read(ROOT / "exercises" / f"{name}.ipynb", as_version=4)
+    assert len(exercise.cells) == len(solution.cells)
+    for sol, ex in zip(solution.cells, exercise.cells):
+        assert ex.metadata.get("rlcourse") == sol.metadata.get("rlcourse") and ex.get("id") == sol.get("id")
+        if ex.cell_type == "code":
+            assert ex.outputs == [] and ex.execution_count is None
+            assert build.BEGIN not in ex.source and build.END not in ex.source
+            role = ex.metadata.get("rlcourse", {}).get("role")
+            assert (build.STUB in ex.source) == (role == "answer"), ex.source
+            assert (build.BEGIN in sol.source) == (role == "answer")
+    assert all(c.outputs for c in solution.cells if c.cell_type == "code" and c.metadata.get("rlcourse", {}).get("role") == "check")
+
+
+def test_every_exercise_has_one_answer_and_one_check_cell():
+    seen = {}
+    for name in NAMES:
+        nb = nbformat.read(ROOT / "solutions" / f"{name}.ipynb", as_version=4)
+        graded = [e for e, cells in build.answer_cells(nb).items()]
+        assert 4 <= len(graded) <= 6 and sum(e.endswith(".quiz") for e in graded) == 1, name  # 3-5 exercises + a quiz
+        for ex_id, cells in build.answer_cells(nb).items():
+            assert len(cells) == 1
+            seen[ex_id] = name
+            checks_ = [c for c in nb.cells if c.metadata.get("rlcourse") == {"exercise": ex_id, "role": "check"}]
+            assert len(checks_) == 1 and f'"{ex_id}"' in checks_[0].source
+    assert sorted(seen) == sorted(spec.EXERCISES)
+
+
+# ----------------------------------------------------------------------------- the references the package did not have
+
+
+def test_sampling_distribution_against_a_naive_loop():
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(3, 7, generator=g)
+    for temperature, top_k in ((1.0, 0), (0.5, 3), (2.0, 1)):
+        got = references.sampling_distribution(logits, temperature, top_k)
+        for b in range(3):
+            row = [x / temperature for x in logits[b].tolist()]
+            kept = sorted(range(7), key=lambda v: -row[v])[: top_k or 7]
+            z = sum(math.exp(row[v]) for v in kept)
+            want = [math.exp(row[v]) / z if v in kept else 0.0 for v in range(7)]
+            torch.testing.assert_close(got[b], torch.tensor(want, dtype=torch.float64))
+
+
+def test_kl_penalized_rewards_hand_case_and_loops_agreement():
+    scores = torch.tensor([1.0, -2.0])
+    logprobs = torch.tensor([[-1.0, -1.0, -3.0], [-0.5, -2.0, -1.0]])
+    ref_logprobs = torch.tensor([[-2.0, -1.0, -1.0], [-0.5, -1.0, -1.0]])
+    mask = torch.tensor([[1, 1, 0], [1, 1, 1]])
+    want = torch.tensor([[-0.5 * 1.0, 0.0 + 1.0, 0.0], [0.0, -0.5 * -1.0, 0.0 - 2.0]])
+    torch.testing.assert_close(references.kl_penalized_rewards(scores, logprobs, ref_logprobs, mask, 0.5), want)
+
+
+def test_count_weights_and_biases_against_the_parameter_list(tiny):
+    model, _ = tiny
+    weights, biases = references.count_weights_and_biases(model)
+    names = dict(model.named_parameters())
+    assert biases == sum(p.numel() for n, p in names.items() if n.endswith("bias")) > 0
+    assert weights + biases == sum(p.numel() for p in model.parameters())
+
+
+# ----------------------------------------------------------------------------- what a student sees
+
+
+def test_check_cell_lines(capsys):
+    def not_yet(logits, labels):
+        raise NotImplementedError("replace this line with your code")
+
+    def naive(logits, labels):  # underflows on the public case with logits of ±1000
+        return torch.log(torch.softmax(logits, -1)).gather(-1, labels[..., None]).squeeze(-1)
+
+    def wrong_shape(logits, labels):
+        return logits.sum(-1)[:, :1]
+
+    checks.check("hw1.token_logprobs", not_yet)
+    checks.check("hw1.token_logprobs", naive)
+    checks.check("hw1.token_logprobs", wrong_shape)
+    checks.check("hw1.token_logprobs", lambda logits, labels: torch.full(labels.shape, float("nan")))
+    checks.check("hw1.token_logprobs", 3)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == ("hw1.token_logprobs: not implemented yet: replace the `raise NotImplementedError` in "
+                        "token_logprobs with your code.")
+    assert lines[1].startswith("hw1.token_logprobs: public case 4: inf in the result. Hint: take log_softmax")
+    assert lines[2].startswith("hw1.token_logprobs: public case 1: shape (") and "expected (" in lines[2]
+    assert lines[3].startswith("hw1.token_logprobs: public case 1: NaN in the result. Hint:")
+    assert lines[4].startswith("hw1.token_logprobs: expected the function token_logprobs, got a int")
+    assert len(lines) == 5
+
+
+def test_public_and_hidden_cases_differ():
+    for ex in spec.EXERCISES.values():
+        if ex.kind == "function":
+            public, hidden = spec.draw_cases(ex, 7, public=True), spec.draw_cases(ex, 7, public=False)
+            assert repr(public) != repr(hidden), ex.id
+
+
+# ----------------------------------------------------------------------------- the grader on the four homeworks
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["hw1_policy", "hw2_reward_model", "hw4_ppo"])
+def test_solutions_full_marks_exercises_zero(tmp_path, name):
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    (subs / "solution.ipynb").write_bytes((ROOT / "solutions" / f"{name}.ipynb").read_bytes())
+    (subs / "exercise.ipynb").write_bytes((ROOT / "exercises" / f"{name}.ipynb").read_bytes())
+    rows = grader.grade(ROOT / "solutions" / f"{name}.ipynb", [subs], tmp_path / "grades", jobs=2, seed=99, progress=False)
+    solution = [r for r in rows if r["student"] == "solution"]
+    exercise = [r for r in rows if r["student"] == "exercise"]
+    assert [r["points"] for r in solution] == [r["max"] for r in solution] and len(solution) >= 4, solution
+    assert {r["points"] for r in exercise} == {0.0} and {r["status"] for r in exercise} == {"not-implemented"}, exercise
