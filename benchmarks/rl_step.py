@@ -56,7 +56,7 @@ def trl_gold_reward(prompts, completions, **_kwargs) -> list[float]:
 def make_trl_trainer(model, tokenizer, steps: int, max_new_tokens: int, seed: int, out_dir: str):
     """A GRPOTrainer doing the same work per step as rlcourse_grpo_steps, and the step timer."""
     from datasets import Dataset
-    from transformers import TrainerCallback
+    from transformers import PrinterCallback, TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
 
     class StepTimer(TrainerCallback):
@@ -83,6 +83,7 @@ def make_trl_trainer(model, tokenizer, steps: int, max_new_tokens: int, seed: in
     trainer = GRPOTrainer(model=model, reward_funcs=trl_gold_reward, args=config,
                           train_dataset=Dataset.from_dict({"prompt": prompts}), processing_class=tokenizer,
                           callbacks=[timer])
+    trainer.remove_callback(PrinterCallback)  # it prints the metrics dict at the end of train()
     return trainer, timer
 
 

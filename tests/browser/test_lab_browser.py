@@ -227,3 +227,29 @@ def test_notebook_01_widgets_render_and_react(served, page, tmp_path):
     page.screenshot(path=str(shot))
     print(f"screenshot: {shot}")
 
+
+def test_homework_check_cell_prints_its_verdict(served, page, tmp_path):
+    """A student runs the stub and its check ("not implemented yet"), types an answer, checks again ("pass")."""
+    from playwright.sync_api import expect
+
+    base, notebooks = served
+    nb = notebooks["exercises/hw1_policy.ipynb"]
+    notebook = open_notebook(page, base, "exercises/hw1_policy.ipynb")
+    run_cell(page, notebook, _cell_index(nb, "rlcourse.setup("), 1)
+    answer, check = _exercise_cell(nb, "hw1.token_logprobs", "answer"), _exercise_cell(nb, "hw1.token_logprobs", "check")
+    run_cell(page, notebook, answer, 2)
+    verdict = run_cell(page, notebook, check, 3).locator(".jp-OutputArea-output")
+    expect(verdict).to_have_text(re.compile(r"^hw1\.token_logprobs: not implemented yet"))
+
+    # Type an answer over the stub (insert_text: no auto-indent or auto-closed brackets).
+    editor = notebook.locator(".jp-Cell").nth(answer).locator(".jp-InputArea-editor .cm-content")
+    editor.click()
+    page.keyboard.press("ControlOrMeta+a")
+    page.keyboard.insert_text("def token_logprobs(logits, labels):\n"
+                              "    return torch.log_softmax(logits, dim=-1).gather(-1, labels.unsqueeze(-1)).squeeze(-1)\n")
+    run_cell(page, notebook, answer, 4)
+    run_cell(page, notebook, check, 5)
+    expect(verdict).to_have_text(re.compile(r"^hw1\.token_logprobs: pass"))
+    shot = tmp_path / "hw1_check.png"
+    page.screenshot(path=str(shot))
+    print(f"screenshot: {shot}")
