@@ -70,6 +70,9 @@ def test_solution_full_marks_exercise_zero_and_edited_check_cells_ignored(tmp_pa
                 cell.source = 'print("pass")'  # an edited test cell
                 cell.metadata["tags"] = ["NBVAL_SKIP", "raises-exception"]
                 cell.metadata["rlcourse"]["points"] = 100  # forged metadata
+            elif cell.metadata.get("rlcourse", {}).get("role") == "answer":
+                cell.metadata["rlcourse"]["points"] = 100  # points come from the instructor's template only
+                cell.metadata["tags"] = ["NBVAL_SKIP"]
     solution = submit(tmp_path, "honest", {ex: solution_source(ex) for ex in ("hw3.discounted_returns",
                                                                               "hw3.kl_penalized_rewards", "hw3.gae",
                                                                               "hw3.quiz")}, edit=tamper_check_cells)
@@ -220,6 +223,15 @@ def test_deleted_and_duplicated_answer_cells_are_reported_not_fatal(tmp_path):
     assert grades_of(rows, "messy") == {"hw3.discounted_returns": (0.0, "missing"),
                                         "hw3.kl_penalized_rewards": (0.0, "not-implemented"),
                                         "hw3.gae": (3.0, "ok"), "hw3.quiz": (3.0, "ok")}
+    # a second run into the same folder: the same seed gives the same rows, other students' rows survive
+    book = tmp_path / "grades" / "gradebook.csv"
+    other = dict(rows[0], student="zed", points=1.0)
+    grader.write_gradebook(book, [other])
+    again = grade_files(tmp_path, [path])
+    assert again == rows
+    with book.open() as f:
+        kept = list(csv.DictReader(f))
+    assert len(kept) == 4 + 1 and [r for r in kept if r["student"] == "zed"][0]["points"] == "1.0"
     feedback = (tmp_path / "grades" / "feedback" / "messy.md").read_text()
     assert "2 answer cells for this exercise; the last one was graded" in feedback
     assert "answer cell not found" in feedback
@@ -238,11 +250,15 @@ def test_deleted_and_duplicated_answer_cells_are_reported_not_fatal(tmp_path):
     ("get_ipython().input_transformers_cleanup.append(lambda l: l)\n", "get_ipython"),
     ("import os\nos._exit(0)\n", "imports os"),
     ("import torch\nm = torch.sys.modules\n", ".sys"),
+    ("def count(model):\n    return sum(1 for m in model.modules())\n", None),
     ("def gae(:\n", "not valid Python"),
 ])
 def test_static_check_flags(source, words):
     problems = static.answer_problems(source, spec.exercise("hw3.gae"))
-    assert problems and any(words in p for p in problems), problems
+    if words is None:  # an ordinary answer
+        assert problems == []
+    else:
+        assert problems and any(words in p for p in problems), problems
 
 
 def test_static_check_accepts_the_solutions():

@@ -554,6 +554,16 @@ def _write_text_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def _grader_failure(template_path: str, submission: str, seed: int, version: str, err: Exception) -> tuple[list[dict], str]:
+    """Rows for a submission the grader itself failed on: status "error", 0 points, the instructor can re-grade it."""
+    template = Template.load(Path(template_path))
+    path = Path(submission)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
+    reason = f"the grader failed on this file ({type(err).__name__}: {str(err)[:150]}); re-grade it or grade it by hand"
+    rows = [Row(path.stem, ex, 0.0, points, "error", reason, digest, seed, version) for ex, points in template.points.items()]
+    return [asdict(r) for r in rows], feedback_markdown(path.stem, rows, {}, reason)
+
+
 def collect_submissions(paths: list[str | Path]) -> list[Path]:
     """Submission files from files and folders (a folder's ``*.ipynb``); one clear sentence on a problem."""
     found: list[Path] = []
@@ -601,14 +611,23 @@ def grade(assignment: str | Path, submissions: list[str | Path], out: str | Path
     args = [(str(assignment), str(f), seed, limits, GRADER_VERSION) for f in files]
     if jobs == 1:
         for a in args:
-            record(*grade_one(*a), Path(a[1]).stem)
+            try:
+                rows, feedback = grade_one(*a)
+            except Exception as err:  # noqa: BLE001 - a grader failure on one file must not end the batch
+                rows, feedback = _grader_failure(a[0], a[1], a[2], a[4], err)
+            record(rows, feedback, Path(a[1]).stem)
     else:
         import multiprocessing
 
         with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = {pool.submit(grade_one, *a): Path(a[1]).stem for a in args}
+            futures = {pool.submit(grade_one, *a): a for a in args}
             for future in as_completed(futures):
-                record(*future.result(), futures[future])
+                a = futures[future]
+                try:
+                    rows, feedback = future.result()
+                except Exception as err:  # noqa: BLE001 - a grader failure on one file must not end the batch
+                    rows, feedback = _grader_failure(a[0], a[1], a[2], a[4], err)
+                record(rows, feedback, Path(a[1]).stem)
     bar.close()
     return all_rows
 

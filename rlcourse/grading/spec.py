@@ -15,6 +15,7 @@ rest lives here. Glossary: B rows, T tokens, V vocabulary.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -402,8 +403,10 @@ def as_arrays(value: Any) -> list[torch.Tensor]:
     for item in items:
         if isinstance(item, torch.Tensor):
             arrays.append(torch.Tensor.detach(item).cpu().to(torch.float64).clone())
-        elif isinstance(item, (int, float, bool)) and type(item) in (int, float, bool):
+        elif isinstance(item, numbers.Real):  # int, float, bool, numpy scalars: float() gives the plain value
             arrays.append(torch.tensor(float(item), dtype=torch.float64))
+        elif type(item).__module__ == "numpy" and type(item).__name__ == "ndarray":
+            arrays.append(torch.from_numpy(item.astype("float64", copy=True)))
         else:
             raise TypeError(f"returned a {type(item).__name__}, expected a tensor or a number")
     return arrays

@@ -29,8 +29,8 @@ FORBIDDEN_NAMES = {
 }
 FORBIDDEN_ATTRIBUTES = {
     "__globals__", "__closure__", "__wrapped__", "__code__", "__dict__", "__subclasses__", "__builtins__",
-    "__getattribute__", "f_back", "f_globals", "f_locals", "gi_frame", "modules", "sys", "os", "load", "load_file",
-    "from_pretrained", "system", "__import__",
+    "__getattribute__", "f_back", "f_globals", "f_locals", "gi_frame", "sys", "os", "importlib", "builtins", "load",
+    "load_file", "from_pretrained", "system", "__import__",
 }
 
 
