@@ -69,6 +69,21 @@ def test_every_exercise_has_one_answer_and_one_check_cell():
     assert sorted(seen) == sorted(spec.EXERCISES)
 
 
+def test_unedited_exercises_cannot_crash_in_given_cells():
+    """Only check cells (which catch NotImplementedError) may call a student's function: a given cell that
+    calls one would stop the unedited exercise notebook with an error."""
+    import ast
+
+    for name in NAMES:
+        nb = nbformat.read(ROOT / "solutions" / f"{name}.ipynb", as_version=4)
+        functions = {spec.exercise(e).function for e in build.answer_cells(nb)}
+        for cell in nb.cells:
+            if cell.cell_type == "code" and "rlcourse" not in cell.metadata:
+                called = {n.func.id for n in ast.walk(ast.parse(cell.source))
+                          if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+                assert not called & functions, (name, cell.source)
+
+
 # ----------------------------------------------------------------------------- the references the package did not have
 
 
