@@ -279,8 +279,9 @@ def run_plan(plan: list[_Planned], workdir: Path, limits: Limits) -> dict[str, s
                     if planned.kind == "harness" and (outputs / f"{planned.owner}.done.json").exists():
                         continue  # evaluated in an earlier attempt
                     remaining = deadline - time.monotonic()
-                    if remaining <= 1:
-                        problem = (index, "timeout", "the submission ran past its total time limit")
+                    if remaining <= 1:  # every exercise not yet evaluated runs out of time
+                        problem = (None, "timeout", f"the submission ran past its total time limit "
+                                                    f"({limits.submission_timeout:.0f} s)")
                         break
                     client.timeout = int(max(1, min(planned.timeout, remaining)))
                     try:
@@ -357,7 +358,11 @@ def verdict_function(ex: spec.Exercise, cases: list[dict], outputs: Path) -> tup
             kind = error.split(":")[0]
             if kind == "NotImplementedError":
                 return False, "not implemented yet"
-            return False, f"hidden case {i + 1}: no result ({kind})"
+            # only the exception's type is shown: its message is the student's text and may quote hidden inputs
+            if kind == "no result":
+                return False, f"hidden case {i + 1}: no result"
+            extra = " or returned something that is not a tensor or a number" if kind == "TypeError" else ""
+            return False, f"hidden case {i + 1}: no result (the call raised {kind}{extra})"
         problem = spec.compare(actual, expected, ex.rtol, ex.atol)
         if problem:
             return False, f"hidden case {i + 1}: {problem}"
