@@ -162,8 +162,25 @@ def test_solutions_full_marks_exercises_zero(tmp_path, name):
     subs.mkdir()
     (subs / "solution.ipynb").write_bytes((ROOT / "solutions" / f"{name}.ipynb").read_bytes())
     (subs / "exercise.ipynb").write_bytes((ROOT / "exercises" / f"{name}.ipynb").read_bytes())
+    lazy = LAZY_TRAINING.get(name)
+    if lazy:  # the solution, except a training answer that does not train enough: the threshold must bite
+        nb = nbformat.read(ROOT / "solutions" / f"{name}.ipynb", as_version=4)
+        (index,) = build.answer_cells(nb)[lazy[0]]
+        nb.cells[index].source = lazy[1]
+        nbformat.write(nb, subs / "lazy.ipynb")
     rows = grader.grade(ROOT / "solutions" / f"{name}.ipynb", [subs], tmp_path / "grades", jobs=2, seed=99, progress=False)
     solution = [r for r in rows if r["student"] == "solution"]
     exercise = [r for r in rows if r["student"] == "exercise"]
     assert [r["points"] for r in solution] == [r["max"] for r in solution] and len(solution) >= 4, solution
     assert {r["points"] for r in exercise} == {0.0} and {r["status"] for r in exercise} == {"not-implemented"}, exercise
+    if lazy:
+        got = {r["exercise"]: (r["points"], r["status"]) for r in rows if r["student"] == "lazy"}
+        assert got == {r["exercise"]: (r["max"], "ok") if r["exercise"] != lazy[0] else (0.0, "wrong") for r in solution}
+
+
+LAZY_TRAINING = {
+    "hw2_reward_model": ("hw2.train_reward_model", "def fit_reward_model(rm, tokenizer, pairs, num_epochs=3, lr=1e-3):\n"
+                                                   "    rm.eval()  # no training: the head stays at chance"),
+    "hw4_ppo": ("hw4.train", "def make_config():\n    return loops.RLOOConfig(num_steps=2, num_prompts=4, group_size=2, "
+                             "max_new_tokens=24, lr=1e-6)"),
+}
