@@ -12,39 +12,46 @@ generation with and without the KV cache.
 
 Prints figures; asserts nothing. Usage:
 
-    .venv/bin/python benchmarks/rl_step.py            # ~5 minutes on 2 cores
-    .venv/bin/python benchmarks/rl_step.py --rounds 2 --steps 3   # quicker, noisier
+    .venv/bin/python benchmarks/rl_step.py                 # a few minutes on 2 idle cores
+    .venv/bin/python benchmarks/rl_step.py --threads 1     # steadier on a loaded machine
+
+Wall-clock medians are what a user waits; CPU seconds (process time, all threads) are
+steadier on a shared machine, where a burst of other work stretches wall time.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import os
 import statistics
 import tempfile
 import time
 
 import torch
 
-from rlcourse import data, loops, models, policy, rewards, utils
+from rlcourse import data, loops, models, rewards, utils
 
 NUM_PROMPTS, GROUP_SIZE = 16, 4  # 64 generations per step
 LR, KL_COEF, CLIP_EPS = 5e-4, 0.02, 0.2
 
 
-def rlcourse_grpo_steps(model, tokenizer, steps: int, max_new_tokens: int, seed: int) -> list[float]:
-    """Seconds of each GRPO step through rlcourse.loops.train (rollout, score, advantages, update)."""
+def rlcourse_grpo_steps(model, tokenizer, steps: int, max_new_tokens: int, seed: int) -> tuple[list[float], float]:
+    """Wall seconds of each GRPO step through rlcourse.loops.train (rollout, score, advantages,
+    update), and the run's CPU seconds per step."""
     config = loops.GRPOConfig(num_steps=steps, num_prompts=NUM_PROMPTS, group_size=GROUP_SIZE,
                               max_new_tokens=max_new_tokens, lr=LR, kl_coef=KL_COEF, clip_eps=CLIP_EPS, seed=seed)
+    cpu = time.process_time()
     out = loops.train(config, model=model, tokenizer=tokenizer, reward_fn=rewards.gold_reward, progress=False)
-    return [m["time/step_seconds"] for m in out["history"]]
+    return [m["time/step_seconds"] for m in out["history"]], (time.process_time() - cpu) / steps
 
 
-def rlcourse_ppo_steps(model, tokenizer, steps: int, max_new_tokens: int, seed: int) -> list[float]:
+def rlcourse_ppo_steps(model, tokenizer, steps: int, max_new_tokens: int, seed: int) -> tuple[list[float], float]:
     config = loops.PPOConfig(num_steps=steps, num_prompts=NUM_PROMPTS, group_size=GROUP_SIZE,
                              max_new_tokens=max_new_tokens, lr=LR, seed=seed)
+    cpu = time.process_time()
     out = loops.train(config, model=model, tokenizer=tokenizer, reward_fn=rewards.gold_reward, progress=False)
-    return [m["time/step_seconds"] for m in out["history"]]
+    return [m["time/step_seconds"] for m in out["history"]], (time.process_time() - cpu) / steps
 
 
 def trl_gold_reward(prompts, completions, **_kwargs) -> list[float]:
@@ -87,14 +94,16 @@ def make_trl_trainer(model, tokenizer, steps: int, max_new_tokens: int, seed: in
     return trainer, timer
 
 
-def trl_grpo_steps(model, tokenizer, steps: int, max_new_tokens: int, seed: int, threads: int) -> list[float]:
+def trl_grpo_steps(model, tokenizer, steps: int, max_new_tokens: int, seed: int, threads: int) -> tuple[list[float], float]:
     with tempfile.TemporaryDirectory() as out_dir:
         trainer, timer = make_trl_trainer(model, tokenizer, steps, max_new_tokens, seed, out_dir)
         torch.set_num_threads(threads)  # the same threads as rlcourse, whatever accelerate set
+        cpu = time.process_time()
         trainer.train()
+        cpu = (time.process_time() - cpu) / steps
     if timer.threads != {threads}:
         print(f"warning: TRL ran with torch threads {sorted(timer.threads)}, rlcourse with {threads}")
-    return timer.seconds
+    return timer.seconds, cpu
 
 
 def generation_seconds(model, tokenizer, max_new_tokens: int, use_cache: bool, seed: int) -> tuple[float, torch.Tensor]:
@@ -127,20 +136,28 @@ def main() -> None:
           f"{NUM_PROMPTS * GROUP_SIZE} generations/step, up to {args.max_new_tokens} new tokens, "
           f"torch threads {args.threads}, torch {torch.__version__}")
 
-    ours, theirs = [], []
+    print(f"load average at start: {os.getloadavg()[0]:.1f} (1 min) on {os.cpu_count()} CPUs")
+    ours, theirs, ours_cpu, theirs_cpu = [], [], [], []
     for r in range(args.rounds):
-        ours.append(rlcourse_grpo_steps(copy.deepcopy(base), tokenizer, args.steps, args.max_new_tokens, seed=r))
-        theirs.append(trl_grpo_steps(copy.deepcopy(base), tokenizer, args.steps, args.max_new_tokens, seed=r,
-                                     threads=args.threads))
-        print(f"  round {r + 1}: rlcourse {statistics.median(ours[-1][1:]):.3f} s/step, "
-              f"TRL {statistics.median(theirs[-1][1:]):.3f} s/step")
+        wall, cpu = rlcourse_grpo_steps(copy.deepcopy(base), tokenizer, args.steps, args.max_new_tokens, seed=r)
+        ours.append(wall)
+        ours_cpu.append(cpu)
+        wall, cpu = trl_grpo_steps(copy.deepcopy(base), tokenizer, args.steps, args.max_new_tokens, seed=r,
+                                   threads=args.threads)
+        theirs.append(wall)
+        theirs_cpu.append(cpu)
+        print(f"  round {r + 1}: rlcourse {statistics.median(ours[-1][1:]):.3f} s/step ({ours_cpu[-1]:.2f} CPU s), "
+              f"TRL {statistics.median(theirs[-1][1:]):.3f} s/step ({theirs_cpu[-1]:.2f} CPU s)")
     import trl
 
     ours_s, theirs_s = median_after_warmup(ours), median_after_warmup(theirs)
+    ours_c, theirs_c = statistics.median(ours_cpu), statistics.median(theirs_cpu)
     print(f"GRPO step, median of {args.rounds}x{args.steps - 1} steps: rlcourse.loops {ours_s:.3f} s, "
           f"TRL {trl.__version__} GRPOTrainer {theirs_s:.3f} s -> rlcourse is {theirs_s / ours_s:.2f}x faster")
+    print(f"GRPO step, CPU seconds (all threads, median over runs): rlcourse.loops {ours_c:.2f}, "
+          f"TRL {theirs_c:.2f} -> ratio {theirs_c / ours_c:.2f}")
 
-    ppo = [rlcourse_ppo_steps(copy.deepcopy(base), tokenizer, args.steps, args.max_new_tokens, seed=r)
+    ppo = [rlcourse_ppo_steps(copy.deepcopy(base), tokenizer, args.steps, args.max_new_tokens, seed=r)[0]
            for r in range(args.rounds)]
     print(f"PPO step (rlcourse.loops, value head + GAE, 4 epochs x 2 minibatches): "
           f"median {median_after_warmup(ppo):.3f} s")
@@ -153,6 +170,7 @@ def main() -> None:
         cached.append(s_on)
         uncached.append(s_off)
     same = torch.equal(out_on, out_off)
+    print(f"load average at end: {os.getloadavg()[0]:.1f}")
     print(f"generate {NUM_PROMPTS * GROUP_SIZE} x {args.max_new_tokens} tokens: KV cache {statistics.median(cached):.3f} s, "
           f"without {statistics.median(uncached):.3f} s -> {statistics.median(uncached) / statistics.median(cached):.1f}x "
           f"(same tokens with the same seed: {same})")
