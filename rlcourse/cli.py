@@ -27,20 +27,14 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run(args: argparse.Namespace) -> int:
-    from rlcourse.runner import main_run
+def _train_reward_model(args: argparse.Namespace) -> int:
+    from rlcourse import rewards, utils
 
-    return main_run(args.paths, args.out, timeout=args.timeout)
-
-
-def _add_run_command(sub) -> None:
-    """``run`` (rlcourse.runner): execute notebooks headless in course order, print a table."""
-    p = sub.add_parser("run", help="execute notebooks headless in course order; print time, peak memory and status")
-    p.add_argument("paths", nargs="*", help="notebooks or folders of them (default: notebooks/ then solutions/)")
-    p.add_argument("--out", default=None, help="folder for the executed copies (default: a new temporary folder); "
-                                               "the sources are never written")
-    p.add_argument("--timeout", type=int, default=600, help="seconds per cell before a notebook counts as timed out")
-    p.set_defaults(func=_run)
+    utils.setup(seed=0, threads=args.threads)
+    _, _, figures = rewards.reproduce_trained_reward_model(out_dir=Path(args.out))
+    print(f"saved to {args.out}: held-out accuracy {figures['heldout_accuracy']:.3f} "
+          f"(noise ceiling {figures['noise_ceiling']:.3f}), Spearman rho {figures['spearman_rho']:.3f}")
+    return 0
 
 
 def _build_exercises(args: argparse.Namespace) -> int:
@@ -84,6 +78,22 @@ def _add_grading_commands(sub) -> None:
     p.set_defaults(func=_grade)
 
 
+def _run(args: argparse.Namespace) -> int:
+    from rlcourse.runner import main_run
+
+    return main_run(args.paths, args.out, timeout=args.timeout)
+
+
+def _add_run_command(sub) -> None:
+    """``run`` (rlcourse.runner): execute notebooks headless in course order, print a table."""
+    p = sub.add_parser("run", help="execute notebooks headless in course order; print time, peak memory and status")
+    p.add_argument("paths", nargs="*", help="notebooks or folders of them (default: notebooks/ then solutions/)")
+    p.add_argument("--out", default=None, help="folder for the executed copies (default: a new temporary folder); "
+                                               "the sources are never written")
+    p.add_argument("--timeout", type=int, default=600, help="seconds per cell before a notebook counts as timed out")
+    p.set_defaults(func=_run)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rlcourse", description="Reinforcement learning for LLMs: the course's tools.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -97,11 +107,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=2)
     p.set_defaults(func=_pretrain)
 
+    p = sub.add_parser("train-reward-model", help="reproduce the shipped reward model of notebook 02")
+    from rlcourse.rewards import TRAINED_RM_PATH
+
+    p.add_argument("--out", default=str(TRAINED_RM_PATH), help="output folder (Hugging Face format)")
+    p.add_argument("--threads", type=int, default=2)
+    p.set_defaults(func=_train_reward_model)
+
     p = sub.add_parser("info", help="load a policy and count its parameters")
     p.add_argument("model", nargs="?", default=None, help="HF name or folder (default: the tiny model)")
     p.set_defaults(func=_info)
-    _add_run_command(sub)
     _add_grading_commands(sub)
+    _add_run_command(sub)
     return parser
 
 

@@ -13,7 +13,7 @@ import torch
 from torch.testing import assert_close
 
 import rlcourse.rewards as rewards_module
-from rlcourse import data
+from rlcourse import data, rewards
 from rlcourse.rewards import (
     PreferenceDataset,
     best_reachable_gold_reward,
@@ -407,3 +407,32 @@ def test_train_reward_model_history_and_determinism():
     assert torch.equal(runs[0][1], runs[1][1])
 
 
+@pytest.mark.slow
+def test_reward_model_reaches_the_figures_and_reproduces_the_shipped_one(tmp_path):
+    """The recipe of notebook 02 (RM_RECIPE), retrained from scratch: held-out accuracy within
+    5 points of the noise ceiling, Spearman with the gold reward at least 0.8, and the same
+    weights as the shipped rlcourse/assets/tiny-rm (same machine, same threads)."""
+    from safetensors.torch import load_file
+
+    _, _, figures = rewards.reproduce_trained_reward_model(out_dir=tmp_path, progress=False)
+    ceiling, accuracy, rho = figures["noise_ceiling"], figures["heldout_accuracy"], figures["spearman_rho"]
+    assert 0.75 <= ceiling <= 0.90, f"annotator noise out of the intended range: ceiling {ceiling:.3f}"
+    assert accuracy >= ceiling - 0.05, f"held-out accuracy {accuracy:.3f} vs noise ceiling {ceiling:.3f}"
+    assert rho >= 0.8, f"Spearman with the gold reward {rho:.3f}"
+    fresh = load_file(tmp_path / "model.safetensors")
+    shipped = load_file(rewards.TRAINED_RM_PATH / "model.safetensors")
+    assert fresh.keys() == shipped.keys()
+    for name in fresh:
+        torch.testing.assert_close(fresh[name], shipped[name], rtol=0, atol=1e-6, msg=f"{name} differs from the shipped reward model")
+
+
+def test_load_trained_reward_model_scores_like_the_gold_reward():
+    """The shipped reward model ranks a clearly positive review above a clearly negative one and
+    above positive word salad (what the gold reward says), from any batch position."""
+    rm, tokenizer = rewards.load_trained_reward_model()
+    texts = ["the film was awful .", "the film was truly brilliant and very moving . i adored the script .",
+             "great amazing superb brilliant"]
+    scores = rewards.reward_scores(rm, tokenizer, texts)
+    assert scores[1] > scores[0] and scores[1] > scores[2]
+    alone = torch.stack([rewards.reward_scores(rm, tokenizer, [t])[0] for t in texts])
+    torch.testing.assert_close(scores, alone, rtol=0, atol=1e-4)
