@@ -436,9 +436,17 @@ def grade_one(template_path: str, submission: str, seed: int, limits: Limits, ve
     """Grade one submission; returns (gradebook rows as dicts, feedback Markdown). Never raises for a bad submission."""
     import torch
 
+    threads = torch.get_num_threads()
+    torch.set_num_threads(limits.threads)
+    try:
+        return _grade_one(template_path, submission, seed, limits, version)
+    finally:
+        torch.set_num_threads(threads)  # the caller's thread count (it changes the last bits of its results)
+
+
+def _grade_one(template_path: str, submission: str, seed: int, limits: Limits, version: str) -> tuple[list[dict], str]:
     from rlcourse.grading import kernel
 
-    torch.set_num_threads(limits.threads)
     template = Template.load(Path(template_path))
     path = Path(submission)
     student = path.stem
