@@ -52,7 +52,7 @@ def learning_curves(runs: dict[str, list[list[dict]]], metric: str = "gold/rewar
     for label, histories in runs.items():
         values = smooth(metric_matrix(histories, metric), window)  # (S, steps)
         steps = np.arange(values.shape[1])
-        line, = ax.plot(steps, values.mean(0), label=f"{label} ({len(histories)} seeds)")
+        line, = ax.plot(steps, values.mean(0), label=f"{label} ({len(histories)} seed{'s' if len(histories) > 1 else ''})")
         if len(histories) > 1:
             ax.fill_between(steps, values.min(0), values.max(0), color=line.get_color(), alpha=0.2)
     ax.set_xlabel("RL step")
@@ -78,4 +78,38 @@ def reward_vs_kl(runs: dict[str, list[dict]], metrics=("objective/scores", "gold
     ax.set_ylabel("reward")
     ax.set_title(title)
     ax.legend(fontsize=7)
+    return ax
+
+
+def token_heatmap(values, mask=None, tokens: list[list[str]] | None = None, ax=None, title: str = "per-token values",
+                  label: str = "value", center: bool = True):
+    """One row per sequence, one cell per response token, coloured by ``values`` (e.g. advantages).
+
+    Args:
+        values: ``(N, T)`` tensor or array (rewards, advantages, KL per token, …).
+        mask: ``(N, T)``, 1 on response tokens; cells where it is 0 are left blank.
+        tokens: optional ``N`` lists of token strings, written into the cells (keep N·T small).
+        center: a diverging colour map centred on 0 (for signed values); else a sequential one.
+    """
+    values = np.asarray(values, dtype=float)
+    if values.ndim != 2:
+        raise ValueError(f"values must be a 2-D (N, T) array of per-token numbers, got shape {values.shape}.")
+    if mask is not None:
+        mask = np.asarray(mask, dtype=float)
+        if mask.shape != values.shape:
+            raise ValueError(f"mask must have the shape of values {values.shape}, got {mask.shape}.")
+        values = np.where(mask > 0, values, np.nan)
+    ax = ax or plt.subplots(figsize=(8, 0.35 * values.shape[0] + 1.2))[1]
+    limit = np.nanmax(np.abs(values)) if np.isfinite(values).any() else 1.0
+    kwargs = {"cmap": "RdBu", "vmin": -limit, "vmax": limit} if center else {"cmap": "viridis"}
+    image = ax.imshow(values, aspect="auto", interpolation="nearest", **kwargs)
+    if tokens is not None:
+        for n, row in enumerate(tokens):
+            for t, token in enumerate(row[: values.shape[1]]):
+                if np.isfinite(values[n, t]):
+                    ax.text(t, n, token, ha="center", va="center", fontsize=6)
+    ax.figure.colorbar(image, ax=ax, label=label)
+    ax.set_xlabel("response position t (tokens)")
+    ax.set_ylabel("sequence")
+    ax.set_title(title)
     return ax

@@ -1,0 +1,255 @@
+"""What changed? Tools to compare a trained policy with its reference, and to measure credit assignment.
+
+Notebook 05 asks what RL did to the model; these functions answer with numbers:
+
+- :func:`word_frequency_shift`: which words the policy now writes more (or less) often;
+- :func:`per_position_kl`: the exact KL(π‖π_ref) at every response position;
+- :func:`parameter_movement` / :func:`movement_by`: how far each part of θ moved,
+  ``‖θ − θ_ref‖ / ‖θ_ref‖`` per tensor, per layer, per part (attention, MLP, embedding, norm)
+  and per kind (weights vs biases).
+
+Notebook 03 measures why one reward at the end of a long sequence trains badly:
+
+- :func:`toy_gradient_variance`: the variance of the REINFORCE gradient estimate on a toy
+  policy of T independent tokens, with the reward given once at the end (sparse) or
+  token by token as reward-to-go (dense), computed from many sampled sequences.
+
+Glossary: N sequences, T response tokens, V vocabulary.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+
+import torch
+import torch.nn.functional as F
+
+from rlcourse import models, policy
+
+__all__ = [
+    "word_frequencies",
+    "word_frequency_shift",
+    "per_position_kl",
+    "parameter_movement",
+    "movement_by",
+    "toy_gradient_variance",
+    "steps_to_threshold",
+]
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise ValueError(message)
+
+
+def _check_texts(texts, name: str) -> None:
+    _check(isinstance(texts, (list, tuple)) and len(texts) > 0 and all(isinstance(t, str) for t in texts),
+           f"{name} must be a non-empty list of strings, got {type(texts).__name__}; pass e.g. generation.texts.")
+
+
+# ----------------------------------------------------------------------------- words
+
+
+def word_frequencies(texts: list[str]) -> dict[str, float]:
+    """Share of each whitespace word among all words of ``texts`` (the shares sum to 1).
+
+    Example:
+        >>> word_frequencies(["a b", "a ."])
+        {'a': 0.5, 'b': 0.25, '.': 0.25}
+    """
+    _check_texts(texts, "texts")
+    counts = Counter(word for text in texts for word in text.split())
+    total = sum(counts.values())
+    _check(total > 0, "texts hold no words at all; pass non-empty responses.")
+    return {word: n / total for word, n in counts.items()}
+
+
+def word_frequency_shift(texts_before: list[str], texts_after: list[str], top: int = 10,
+                         min_count: int = 1) -> list[tuple[str, float, float]]:
+    """Words whose share grew most (first) and shrank most (last) from ``before`` to ``after``.
+
+    The shift of word w is ``f_after(w) − f_before(w)``, with ``f`` from
+    :func:`word_frequencies` (a word absent on one side has share 0 there).
+
+    Args:
+        texts_before, texts_after: responses of the reference and of the trained policy.
+        top: how many words to return at each end.
+        min_count: ignore words seen fewer times than this, both sides together.
+
+    Returns:
+        ``[(word, f_before, f_after), ...]``: the ``top`` largest increases, in decreasing
+        order, then the ``top`` largest decreases, ending with the largest.
+
+    Example:
+        >>> word_frequency_shift(["bad film"], ["good film"], top=1)
+        [('good', 0.0, 0.5), ('bad', 0.5, 0.0)]
+    """
+    _check(isinstance(top, int) and top >= 1, f"top must be an int >= 1, got {top!r}.")
+    before, after = word_frequencies(texts_before), word_frequencies(texts_after)
+    counts = Counter(w for t in list(texts_before) + list(texts_after) for w in t.split())
+    words = [w for w in set(before) | set(after) if counts[w] >= min_count]
+    shift = {w: after.get(w, 0.0) - before.get(w, 0.0) for w in words}
+    ranked = sorted(words, key=lambda w: (-shift[w], w))  # ties broken by the word: deterministic
+    up = [w for w in ranked if shift[w] > 0][:top]
+    down = [w for w in ranked[::-1] if shift[w] < 0][:top][::-1]
+    return [(w, before.get(w, 0.0), after.get(w, 0.0)) for w in up + down]
+
+
+# ----------------------------------------------------------------------------- KL per position
+
+
+@torch.no_grad()
+def per_position_kl(model, ref_model, gen: policy.Generation) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exact KL(π(·|s_t) ‖ π_ref(·|s_t)) at every response position, averaged over the sequences.
+
+    ``KL_t = Σ_a π(a|s_t) (log π(a|s_t) − log π_ref(a|s_t))``: summed over the whole
+    vocabulary, not estimated from the sampled token, so it is ≥ 0 at every position.
+
+    Args:
+        model, ref_model: the trained policy π and the reference π_ref.
+        gen: responses sampled from ``model`` (the states s_t where the two are compared).
+
+    Returns:
+        ``(kl_per_token, kl_by_position)``: ``(N, T)`` KL_t (0 after each response's end)
+        and ``(T,)`` its mean over the sequences still running at t (0 where none is).
+    """
+    T = gen.response_ids.shape[1]
+    mask = gen.response_mask.float()  # (N, T)
+    logp = F.log_softmax(policy.response_logits(model, gen.input_ids, gen.attention_mask, T), -1)  # (N, T, V)
+    ref_logp = F.log_softmax(policy.response_logits(ref_model, gen.input_ids, gen.attention_mask, T), -1)  # (N, T, V)
+    kl = (logp.exp() * (logp - ref_logp)).sum(-1).clamp(min=0.0) * mask  # (N, T)
+    by_position = kl.sum(0) / mask.sum(0).clamp(min=1.0)  # (T,)
+    return kl, by_position
+
+
+# ----------------------------------------------------------------------------- parameters
+
+
+def _layer(name: str) -> str:
+    match = re.search(r"layers\.(\d+)\.", name)
+    return f"layer {match.group(1)}" if match else "outside the layers"
+
+
+@torch.no_grad()
+def parameter_movement(model, ref_model) -> list[dict]:
+    """How far every named tensor of θ moved: ``‖θ − θ_ref‖₂ / ‖θ_ref‖₂`` (Frobenius norms).
+
+    Args:
+        model, ref_model: the same architecture (e.g. a trained policy and its frozen copy).
+
+    Returns:
+        one dict per parameter tensor: ``{"name", "layer", "part", "kind", "numel",
+        "delta_sq", "ref_sq", "relative"}``, where ``delta_sq = ‖θ − θ_ref‖²``,
+        ``ref_sq = ‖θ_ref‖²`` and ``relative = sqrt(delta_sq / ref_sq)`` (``inf`` when
+        θ_ref is all zeros and θ moved). ``part``/``kind`` come from
+        :func:`rlcourse.models.parameter_kind`.
+    """
+    ref = dict(ref_model.named_parameters())
+    rows = []
+    for name, param in model.named_parameters():
+        _check(name in ref and ref[name].shape == param.shape,
+               f"parameter {name} has no counterpart of the same shape in ref_model; compare two copies of one model.")
+        theta, theta_ref = param.detach().double().cpu(), ref[name].detach().double().cpu()
+        delta_sq, ref_sq = float(((theta - theta_ref) ** 2).sum()), float((theta_ref**2).sum())
+        part, kind = models.parameter_kind(name)
+        relative = math.sqrt(delta_sq / ref_sq) if ref_sq > 0 else (math.inf if delta_sq > 0 else 0.0)
+        rows.append({"name": name, "layer": _layer(name), "part": part, "kind": kind, "numel": param.numel(),
+                     "delta_sq": delta_sq, "ref_sq": ref_sq, "relative": relative})
+    return rows
+
+
+def movement_by(rows: list[dict], key: str | tuple[str, ...]) -> dict:
+    """Relative movement of groups of tensors: ``sqrt(Σ ‖Δθ‖² / Σ ‖θ_ref‖²)`` over each group.
+
+    Pooling squared norms (not averaging ratios) makes a group behave like one big tensor.
+
+    Args:
+        rows: from :func:`parameter_movement`.
+        key: ``"layer"``, ``"part"``, ``"kind"`` or a tuple of them, e.g. ``("part", "kind")``.
+
+    Returns:
+        ``{group: relative movement}``, sorted by group.
+
+    Example:
+        >>> rows = [{"kind": "weight", "delta_sq": 1.0, "ref_sq": 100.0},
+        ...         {"kind": "weight", "delta_sq": 3.0, "ref_sq": 300.0},
+        ...         {"kind": "bias", "delta_sq": 1.0, "ref_sq": 4.0}]
+        >>> movement_by(rows, "kind")
+        {'bias': 0.5, 'weight': 0.1}
+    """
+    keys = (key,) if isinstance(key, str) else tuple(key)
+    _check(len(rows) > 0 and all(k in rows[0] for k in keys),
+           f"key must name fields of the rows (layer, part, kind), got {key!r}.")
+    sums: dict = {}
+    for row in rows:
+        group = row[keys[0]] if len(keys) == 1 else tuple(row[k] for k in keys)
+        delta, ref = sums.get(group, (0.0, 0.0))
+        sums[group] = (delta + row["delta_sq"], ref + row["ref_sq"])
+    return {g: (math.sqrt(d / r) if r > 0 else (math.inf if d > 0 else 0.0)) for g, (d, r) in sorted(sums.items())}
+
+
+# ----------------------------------------------------------------------------- credit assignment (notebook 03)
+
+
+def toy_gradient_variance(length: int, num_samples: int = 2000, vocab_size: int = 4, dense: bool = False,
+                          gamma: float = 1.0, seed: int = 0) -> float:
+    """Total variance of the REINFORCE gradient estimate on a toy policy of ``length`` tokens.
+
+    The toy: each position t draws a token a_t from its own softmax(θ_t), θ_t ∈ R^V, all
+    θ = 0 (uniform, p = 1/V); token 0 earns reward r_t = 1, the others 0, so the sequence
+    score is ``R = Σ_t r_t``. One sampled sequence gives the estimate
+
+        sparse (score at the end):  ĝ = Σ_t ∇_θ log π(a_t) · (R − E[R])
+        dense (reward-to-go):       ĝ = Σ_t ∇_θ log π(a_t) · (G_t − E[G_t]),  G_t = Σ_{k≥t} γ^{k−t} r_k
+
+    with ``∇_{θ_t} log π(a_t) = onehot(a_t) − softmax(θ_t)`` and the exact expected value as
+    baseline (``E[r_k] = p``). With γ = 1 both are unbiased for the same gradient; γ < 1
+    trades a bias for less variance, as GAE's λ does. Returns ``Σ_i Var(ĝ_i)`` over all
+    ``T·V`` coordinates, estimated from ``num_samples`` sampled sequences.
+
+    Returns:
+        the total variance (a float ≥ 0). Sparse grows like T² (every token's weight carries
+        the noise of all T tokens); dense with γ = 1 about half of that; dense with γ < 1
+        like T (each token's weight carries the noise of about 1/(1−γ) neighbours).
+    """
+    _check(isinstance(length, int) and length >= 1, f"length must be an int >= 1, got {length!r}.")
+    _check(isinstance(num_samples, int) and num_samples >= 2, f"num_samples must be an int >= 2, got {num_samples!r}.")
+    _check(0.0 <= gamma <= 1.0, f"gamma must lie in [0, 1], got {gamma!r}.")
+    generator = torch.Generator().manual_seed(seed)
+    p = 1.0 / vocab_size
+    probs = torch.full((length, vocab_size), p, dtype=torch.float64)  # (T, V) softmax(θ = 0)
+    actions = torch.randint(vocab_size, (num_samples, length), generator=generator)  # (S, T)
+    score_fn = F.one_hot(actions, vocab_size).double() - probs  # (S, T, V) ∇_θ log π(a_t)
+    rewards = (actions == 0).double()  # (S, T) r_t
+    if dense:
+        discounts = gamma ** torch.arange(length, dtype=torch.float64)  # (T,) γ^k
+        lag = torch.arange(length)[None, :] - torch.arange(length)[:, None]  # (T, T) k − t
+        kernel = torch.where(lag >= 0, discounts[lag.clamp(min=0)], 0.0)  # (T, T) γ^{k−t} for k ≥ t
+        weights = rewards @ kernel.T - p * kernel.sum(1)  # (S, T) G_t − E[G_t]
+    else:
+        weights = (rewards.sum(1, keepdim=True) - p * length).expand(-1, length)  # (S, T) R − E[R] on every token
+    grads = score_fn * weights[..., None]  # (S, T, V) one gradient estimate per sample
+    return float(grads.reshape(num_samples, -1).var(0).sum())
+
+
+def steps_to_threshold(history: list[dict], threshold: float, metric: str = "gold/reward", window: int = 5):
+    """First step at which the trailing ``window``-step mean of ``metric`` reaches ``threshold``.
+
+    Returns:
+        the step index (0-based), or ``None`` when the run never gets there.
+
+    Example:
+        >>> steps_to_threshold([{"r": 0.0}, {"r": 1.0}, {"r": 1.0}], threshold=0.9, metric="r", window=2)
+        2
+    """
+    _check(isinstance(window, int) and window >= 1, f"window must be an int >= 1, got {window!r}.")
+    _check(len(history) > 0 and metric in history[0],
+           f"history must be a non-empty list of metric dicts holding '{metric}'.")
+    values = [h[metric] for h in history]
+    for step in range(len(values)):
+        recent = values[max(0, step - window + 1): step + 1]
+        if sum(recent) / len(recent) >= threshold:
+            return step
+    return None

@@ -1,0 +1,176 @@
+"""rlcourse.analysis against hand-worked cases and naive loops."""
+
+import copy
+import math
+
+import pytest
+import torch
+
+from rlcourse import analysis, data, policy
+
+
+# ----------------------------------------------------------------------------- words
+
+
+def test_word_frequencies_hand_worked():
+    assert analysis.word_frequencies(["a b a", "c ."]) == {"a": 0.4, "b": 0.2, "c": 0.2, ".": 0.2}
+
+
+def test_word_frequency_shift_hand_worked():
+    before = ["the film was bad .", "the film was bad ."]  # 10 words: bad 0.2, . 0.2, ...
+    after = ["the film was good .", "the film was great ."]  # good 0.1, great 0.1
+    shift = analysis.word_frequency_shift(before, after, top=2)
+    # up: good +0.1 and great +0.1 (ties in word order), down: bad −0.2
+    assert shift == [("good", 0.0, 0.1), ("great", 0.0, 0.1), ("bad", 0.2, 0.0)]
+
+
+def test_word_frequency_shift_matches_naive_counting():
+    before, after = data.sample_reviews(50, seed=0), data.sample_reviews(50, seed=1)
+
+    def share(texts, word):  # naive: count by scanning every word
+        words = [w for t in texts for w in t.split()]
+        return sum(w == word for w in words) / len(words)
+
+    vocab = {w for t in before + after for w in t.split()}
+    diffs = {w: share(after, w) - share(before, w) for w in vocab}
+    shift = analysis.word_frequency_shift(before, after, top=3)
+    best_up = max(diffs.values())
+    assert math.isclose(shift[0][2] - shift[0][1], best_up, abs_tol=1e-12)
+    assert math.isclose(shift[-1][2] - shift[-1][1], min(diffs.values()), abs_tol=1e-12)
+    for word, f_before, f_after in shift:
+        assert math.isclose(f_before, share(before, word)) and math.isclose(f_after, share(after, word))
+
+
+def test_word_frequency_shift_rejects_bad_input():
+    with pytest.raises(ValueError, match="non-empty list of strings"):
+        analysis.word_frequency_shift("a b", ["a"])
+    with pytest.raises(ValueError, match="top must be"):
+        analysis.word_frequency_shift(["a"], ["b"], top=0)
+
+
+# ----------------------------------------------------------------------------- KL per position
+
+
+def test_per_position_kl_zero_for_identical_models(tiny):
+    model, tokenizer = tiny
+    gen = policy.generate(model, tokenizer, ["the film was", "i think"], 8, generator=torch.Generator().manual_seed(0))
+    kl, by_position = analysis.per_position_kl(model, model, gen)
+    assert kl.shape == gen.response_ids.shape and by_position.shape == (gen.response_ids.shape[1],)
+    torch.testing.assert_close(kl, torch.zeros_like(kl), atol=1e-6, rtol=0)
+
+
+def test_per_position_kl_matches_naive_loop(tiny):
+    model, tokenizer = tiny
+    other = copy.deepcopy(model)
+    with torch.no_grad():
+        for p in other.parameters():
+            p.add_(0.05 * torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())))
+    gen = policy.generate(model, tokenizer, ["the film was", "long ago ,", "i think"], 6,
+                          generator=torch.Generator().manual_seed(1))
+    kl, by_position = analysis.per_position_kl(model, other, gen)
+    # naive: one sequence at a time, unpadded, the KL as a sum over the vocabulary in a Python loop
+    for n in range(3):
+        length = int(gen.response_mask[n].sum())
+        prompt = gen.prompt_ids[n][gen.prompt_mask[n].bool()]
+        ids = torch.cat([prompt, gen.response_ids[n, :length]])[None]
+        with torch.no_grad():
+            p = torch.softmax(model(ids).logits[0].double(), -1)
+            q = torch.softmax(other(ids).logits[0].double(), -1)
+        for t in range(length):
+            pos = len(prompt) - 1 + t  # the logits that predict response token t
+            expected = sum(float(p[pos, a] * (p[pos, a].log() - q[pos, a].log())) for a in range(p.shape[1]))
+            assert math.isclose(float(kl[n, t]), expected, rel_tol=1e-3, abs_tol=1e-5)
+        assert float(kl[n, length:].abs().sum()) == 0.0
+    mask = gen.response_mask.float()
+    torch.testing.assert_close(by_position, kl.sum(0) / mask.sum(0).clamp(min=1))
+
+
+# ----------------------------------------------------------------------------- parameters
+
+
+def test_parameter_movement_hand_worked(tiny):
+    model, _ = tiny
+    moved = copy.deepcopy(model)
+    name = "model.layers.1.mlp.down_proj.bias"
+    with torch.no_grad():
+        param = dict(moved.named_parameters())[name]
+        param.mul_(2.0)  # θ → 2θ: relative change exactly 1
+    rows = analysis.parameter_movement(moved, model)
+    by_name = {r["name"]: r for r in rows}
+    assert math.isclose(by_name[name]["relative"], 1.0, rel_tol=1e-9)
+    assert (by_name[name]["layer"], by_name[name]["part"], by_name[name]["kind"]) == ("layer 1", "mlp", "bias")
+    assert all(r["relative"] == 0.0 for r in rows if r["name"] != name)
+    ref_sq = by_name[name]["ref_sq"]
+    total_mlp_bias = sum(r["ref_sq"] for r in rows if (r["part"], r["kind"]) == ("mlp", "bias"))
+    grouped = analysis.movement_by(rows, ("part", "kind"))
+    assert math.isclose(grouped["mlp", "bias"], math.sqrt(ref_sq / total_mlp_bias), rel_tol=1e-9)
+    assert grouped["attention", "weight"] == 0.0
+
+
+def test_movement_by_pools_squared_norms():
+    rows = [{"layer": "layer 0", "delta_sq": 1.0, "ref_sq": 100.0},
+            {"layer": "layer 0", "delta_sq": 3.0, "ref_sq": 300.0},
+            {"layer": "layer 1", "delta_sq": 0.0, "ref_sq": 0.0}]
+    assert analysis.movement_by(rows, "layer") == {"layer 0": 0.1, "layer 1": 0.0}
+    with pytest.raises(ValueError, match="key must name fields"):
+        analysis.movement_by(rows, "colour")
+
+
+# ----------------------------------------------------------------------------- credit assignment
+
+
+def _naive_variance(length, num_samples, vocab_size, dense, gamma, seed):
+    """The same estimator, one sample and one token at a time."""
+    generator = torch.Generator().manual_seed(seed)
+    actions = torch.randint(vocab_size, (num_samples, length), generator=generator)
+    p = 1.0 / vocab_size
+    grads = []
+    for s in range(num_samples):
+        r = [1.0 if int(a) == 0 else 0.0 for a in actions[s]]
+        g = []
+        for t in range(length):
+            if dense:
+                weight = sum(gamma ** (k - t) * (r[k] - p) for k in range(t, length))
+            else:
+                weight = sum(r) - p * length
+            g += [((1.0 if int(actions[s, t]) == v else 0.0) - p) * weight for v in range(vocab_size)]
+        grads.append(g)
+    return float(torch.tensor(grads, dtype=torch.float64).var(0).sum())
+
+
+@pytest.mark.parametrize("dense,gamma", [(False, 1.0), (True, 1.0), (True, 0.8)])
+def test_toy_gradient_variance_matches_naive_loop(dense, gamma):
+    fast = analysis.toy_gradient_variance(7, num_samples=60, vocab_size=3, dense=dense, gamma=gamma, seed=3)
+    slow = _naive_variance(7, 60, 3, dense, gamma, seed=3)
+    assert math.isclose(fast, slow, rel_tol=1e-9)
+
+
+def test_toy_gradient_variance_single_token_hand_worked():
+    # T = 1, V = 2, p = ½: ĝ = (onehot(a) − ½)(1[a=0] − ½) = (¼, −¼) whatever a is: zero variance
+    assert analysis.toy_gradient_variance(1, num_samples=50, vocab_size=2) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_steps_to_threshold():
+    history = [{"gold/reward": x} for x in (-1.0, 0.0, 1.0, 1.0, 1.0)]
+    # trailing 2-step means: −1, −0.5, 0.5, 1, 1
+    assert analysis.steps_to_threshold(history, 0.5, window=2) == 2
+    assert analysis.steps_to_threshold(history, 0.9, window=2) == 3
+    assert analysis.steps_to_threshold(history, 2.0, window=2) is None
+
+
+def test_token_heatmap_blanks_masked_cells_and_checks_shapes():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from rlcourse import plotting
+
+    values = torch.tensor([[1.0, -2.0, 3.0], [4.0, 5.0, 6.0]])
+    mask = torch.tensor([[1, 1, 0], [1, 0, 0]])
+    ax = plotting.token_heatmap(values, mask, tokens=[["a", "b", "c"], ["d", "e", "f"]])
+    shown = ax.images[0].get_array()
+    assert shown[0, 0] == 1.0 and shown[0, 1] == -2.0 and shown[1, 0] == 4.0
+    assert bool(shown.mask[0, 2]) and bool(shown.mask[1, 1])  # padding is not drawn
+    assert ax.images[0].get_clim() == (-4.0, 4.0)  # symmetric around 0, from the visible cells
+    assert [t.get_text() for t in ax.texts] == ["a", "b", "d"]
+    with pytest.raises(ValueError, match="mask must have the shape"):
+        plotting.token_heatmap(values, mask[:, :2])

@@ -1,0 +1,107 @@
+"""rlcourse.dpo: best-of-N against exact enumeration, DPO log-probs against a naive loop, DPO training."""
+
+import copy
+import math
+
+import pytest
+import torch
+
+from rlcourse import dpo, losses, rewards
+
+
+# ----------------------------------------------------------------------------- best-of-N
+
+
+def test_best_of_n_kl_bound_hand_worked():
+    assert dpo.best_of_n_kl_bound(1) == 0.0
+    assert math.isclose(dpo.best_of_n_kl_bound(4), math.log(4) - 0.75)
+    with pytest.raises(ValueError, match="n must be an int >= 1"):
+        dpo.best_of_n_kl_bound(0)
+
+
+@pytest.mark.parametrize("n", [2, 4, 16])
+def test_best_of_n_kl_bound_matches_exact_kl_of_enumerated_distribution(n):
+    # π uniform over M outcomes with distinct rewards (ranked 1..M): best-of-n picks rank i with
+    # probability (i/M)^n − ((i−1)/M)^n; its exact KL to π tends to the bound as M grows.
+    M = 20_000
+    i = torch.arange(1, M + 1, dtype=torch.float64)
+    p_bon = (i / M) ** n - ((i - 1) / M) ** n
+    kl = float((p_bon * (p_bon * M).log()).sum())
+    assert math.isclose(kl, dpo.best_of_n_kl_bound(n), rel_tol=1e-3)
+
+
+def test_best_of_n_indices_matches_naive_loop():
+    scores = torch.randn(20, 8, generator=torch.Generator().manual_seed(0))
+    for n in (1, 3, 8):
+        expected = [max(range(n), key=lambda j: float(scores[b, j])) for b in range(20)]
+        assert dpo.best_of_n_indices(scores, n).tolist() == expected
+    with pytest.raises(ValueError, match="n must be an int in"):
+        dpo.best_of_n_indices(scores, 9)
+
+
+def test_best_of_n_curve_picks_by_proxy(tiny):
+    model, tokenizer = tiny
+    length_proxy = lambda texts: torch.tensor([float(len(t.split())) for t in texts])  # noqa: E731
+    rows = dpo.best_of_n_curve(model, tokenizer, ["the film was", "i think"], [1, 4], length_proxy,
+                               max_new_tokens=8, generator=torch.Generator().manual_seed(0))
+    assert [r["n"] for r in rows] == [1, 4]
+    assert rows[1]["proxy"] >= rows[0]["proxy"]  # more samples can only help the proxy
+    assert rows[1]["proxy"] == pytest.approx(float(length_proxy(rows[1]["texts"]).mean()))
+    assert rows[1]["gold"] == pytest.approx(float(rewards.gold_reward(rows[1]["texts"]).mean()))
+
+
+# ----------------------------------------------------------------------------- DPO
+
+
+def test_response_logprobs_match_unpadded_naive_sum(tiny):
+    model, tokenizer = tiny
+    prompts = ["the film was", "long ago , in"]
+    texts = ["the film was great .", "long ago , in a small village there lived a king ."]
+    with torch.no_grad():
+        batched = dpo.response_logprobs(model, tokenizer, prompts, texts)
+    for b, (prompt, text) in enumerate(zip(prompts, texts)):
+        prompt_ids = tokenizer(prompt).input_ids
+        response_ids = tokenizer(text[len(prompt):].strip(), add_special_tokens=False).input_ids + [tokenizer.eos_token_id]
+        ids = torch.tensor([prompt_ids + response_ids])
+        with torch.no_grad():
+            logp = torch.log_softmax(model(ids).logits[0].double(), -1)
+        expected = sum(float(logp[len(prompt_ids) - 1 + t, tok]) for t, tok in enumerate(response_ids))
+        assert math.isclose(float(batched[b]), expected, rel_tol=1e-4)
+
+
+def test_response_logprobs_rejects_text_without_its_prompt(tiny):
+    model, tokenizer = tiny
+    with pytest.raises(ValueError, match="does not start with its prompt"):
+        dpo.response_logprobs(model, tokenizer, ["the film was"], ["a great film ."])
+
+
+def _toy_dataset():
+    prompts = ["the film was", "the plot was", "i think the acting was", "the music was"] * 2
+    chosen = [f"{p} great ." for p in prompts]
+    rejected = [f"{p} awful ." for p in prompts]
+    return rewards.PreferenceDataset(prompts, chosen, rejected, rewards.gold_reward(chosen), rewards.gold_reward(rejected))
+
+
+def test_train_dpo_starts_at_log2_and_learns_the_preference(tiny):
+    model, tokenizer = copy.deepcopy(tiny[0]), tiny[1]
+    ref = copy.deepcopy(model)
+    data = _toy_dataset()
+    history = dpo.train_dpo(dpo.DPOConfig(lr=1e-3, num_epochs=5, batch_size=8, beta=0.5), model, tokenizer, data,
+                            ref_model=ref, progress=False)
+    assert history[0]["loss"] == pytest.approx(math.log(2), abs=1e-5)  # π = π_ref at the first step
+    assert history[-1]["loss"] < 0.5 * math.log(2)
+    # the trained policy's implicit rewards rank the pairs like the labels, computed independently
+    with torch.no_grad():
+        loss, stats = losses.dpo_loss(dpo.response_logprobs(model, tokenizer, data.prompts, data.chosen),
+                                      dpo.response_logprobs(model, tokenizer, data.prompts, data.rejected),
+                                      dpo.response_logprobs(ref, tokenizer, data.prompts, data.chosen),
+                                      dpo.response_logprobs(ref, tokenizer, data.prompts, data.rejected), 0.5)
+    assert float(stats["rewards/accuracies"]) == 1.0
+
+
+def test_train_dpo_rejects_bad_input(tiny):
+    model, tokenizer = tiny
+    with pytest.raises(ValueError, match="config must be a DPOConfig"):
+        dpo.train_dpo({"beta": 0.1}, model, tokenizer, _toy_dataset())
+    with pytest.raises(ValueError, match="non-empty PreferenceDataset"):
+        dpo.train_dpo(dpo.DPOConfig(), model, tokenizer, [])
