@@ -158,24 +158,23 @@ def test_public_and_hidden_cases_differ():
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["hw1_policy", "hw2_reward_model", "hw4_ppo"])
 def test_solutions_full_marks_exercises_zero(tmp_path, name):
+    """The solution scores full marks; the released exercise scores 0 everywhere. For hw2 and hw4 the
+    exercise's training answer is a lazy one (no training / lr 1e-6 for 2 steps): the threshold must bite."""
     subs = tmp_path / "subs"
     subs.mkdir()
     (subs / "solution.ipynb").write_bytes((ROOT / "solutions" / f"{name}.ipynb").read_bytes())
-    (subs / "exercise.ipynb").write_bytes((ROOT / "exercises" / f"{name}.ipynb").read_bytes())
+    exercise_nb = nbformat.read(ROOT / "exercises" / f"{name}.ipynb", as_version=4)
     lazy = LAZY_TRAINING.get(name)
-    if lazy:  # the solution, except a training answer that does not train enough: the threshold must bite
-        nb = nbformat.read(ROOT / "solutions" / f"{name}.ipynb", as_version=4)
-        (index,) = build.answer_cells(nb)[lazy[0]]
-        nb.cells[index].source = lazy[1]
-        nbformat.write(nb, subs / "lazy.ipynb")
+    if lazy:
+        (index,) = build.answer_cells(exercise_nb)[lazy[0]]
+        exercise_nb.cells[index].source = lazy[1]
+    nbformat.write(exercise_nb, subs / "exercise.ipynb")
     rows = grader.grade(ROOT / "solutions" / f"{name}.ipynb", [subs], tmp_path / "grades", jobs=2, seed=99, progress=False)
     solution = [r for r in rows if r["student"] == "solution"]
-    exercise = [r for r in rows if r["student"] == "exercise"]
+    exercise = {r["exercise"]: (r["points"], r["status"]) for r in rows if r["student"] == "exercise"}
     assert [r["points"] for r in solution] == [r["max"] for r in solution] and len(solution) >= 4, solution
-    assert {r["points"] for r in exercise} == {0.0} and {r["status"] for r in exercise} == {"not-implemented"}, exercise
-    if lazy:
-        got = {r["exercise"]: (r["points"], r["status"]) for r in rows if r["student"] == "lazy"}
-        assert got == {r["exercise"]: (r["max"], "ok") if r["exercise"] != lazy[0] else (0.0, "wrong") for r in solution}
+    assert exercise == {r["exercise"]: (0.0, "wrong" if lazy and r["exercise"] == lazy[0] else "not-implemented")
+                        for r in solution}, exercise
 
 
 LAZY_TRAINING = {
