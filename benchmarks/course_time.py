@@ -29,8 +29,14 @@ def main() -> None:
     parser.add_argument("--out", default=None, help="folder for the executed copies (default: a temporary one)")
     args = parser.parse_args()
     paths = args.paths or runner.default_paths(ROOT)
+    def show(result: runner.RunResult) -> None:  # each row as it comes: a long run is readable while it goes
+        peak = "n/a" if result.peak_mib is None else f"{result.peak_mib:.0f} MiB"
+        print(f"{result.path}: {result.seconds:.1f} s, peak {peak}, {result.status} {result.error}".rstrip(), flush=True)
+
+    print(f"load average at start: {os.getloadavg()[0]:.1f} (1 min)", flush=True)
     with tempfile.TemporaryDirectory(prefix="course-time-") as tmp:
-        results = runner.run_course(paths, args.out or tmp)
+        results = runner.run_course(paths, args.out or tmp, on_result=show)
+    print(f"load average at end: {os.getloadavg()[0]:.1f} (1 min)")
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.system()} {platform.release()}, "
           f"Python {platform.python_version()}")
     print(runner.format_table(results))

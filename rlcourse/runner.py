@@ -193,8 +193,11 @@ def check_out_dir(notebooks: list[Path], out_dir: Path) -> None:
 
 
 def run_course(paths: list[str | Path], out_dir: str | Path, timeout: int = 600,
-               progress: bool = True) -> list[RunResult]:
-    """Run every notebook under ``paths`` in course order, one fresh kernel each."""
+               progress: bool = True, on_result=None) -> list[RunResult]:
+    """Run every notebook under ``paths`` in course order, one fresh kernel each.
+
+    ``on_result(result)``, when given, is called as each notebook finishes (e.g. to print it).
+    """
     from tqdm import tqdm
 
     notebooks, out_dir = course_order(paths), Path(out_dir)
@@ -204,6 +207,8 @@ def run_course(paths: list[str | Path], out_dir: str | Path, timeout: int = 600,
     for path in bar:
         bar.set_postfix_str(path.name)
         results.append(run_notebook(path, out_dir, timeout=timeout))
+        if on_result is not None:
+            on_result(results[-1])
     return results
 
 

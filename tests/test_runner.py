@@ -154,3 +154,13 @@ def test_cli_exit_code_zero_when_all_pass_and_a_timeout_is_a_failed_row(tmp_path
     slow = write_notebook(tmp_path / "notebooks" / "02_slow.ipynb", "import time\ntime.sleep(60)")
     result = runner.run_notebook(slow, tmp_path / "out", timeout=2)
     assert result.status == "timeout" and "2 seconds" in result.error
+
+
+def test_on_result_is_called_as_each_notebook_finishes(tmp_path):
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "notebooks" / "a.ipynb").write_text("{")
+    (tmp_path / "notebooks" / "b.ipynb").write_text("[]")
+    seen = []
+    results = runner.run_course([tmp_path / "notebooks"], tmp_path / "out", progress=False, on_result=seen.append)
+    assert seen == results and [r.path.name for r in seen] == ["a.ipynb", "b.ipynb"]
+    assert all(r.status == "malformed" for r in seen)
