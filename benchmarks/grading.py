@@ -37,6 +37,10 @@ def {fn}(*args, **kwargs):
 '''
 
 
+# answers that call another exercise's function (as the notebook asks) are right only if that one is right
+DEPENDS = {"hw1.sequence_logprob": "hw1.token_logprobs", "hw2.train_reward_model": "hw2.bradley_terry_loss"}
+
+
 def make_submissions(homework: str, n: int, folder: Path, seed: int = 0) -> dict[tuple[str, str], float]:
     """Write ``n`` submissions to ``folder``; return the expected points per (student, exercise)."""
     solution = nbformat.read(ROOT / "solutions" / f"{homework}.ipynb", as_version=4)
@@ -59,7 +63,9 @@ def make_submissions(homework: str, n: int, folder: Path, seed: int = 0) -> dict
                     nb.cells[index].source = "def quiz_answers():\n    return {}"
                 else:  # a training exercise: keep the stub (wrong training is slow to generate honestly)
                     choice = "stub"
-            expected[student, exercise_id] = points if choice == "right" else 0.0
+            needed = DEPENDS.get(exercise_id)
+            right = choice == "right" and (needed is None or expected[student, needed] > 0)
+            expected[student, exercise_id] = points if right else 0.0
         nbformat.write(nb, folder / f"{student}.ipynb")
     return expected
 
