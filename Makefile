@@ -10,7 +10,11 @@ LAB_ARGS ?=
 # JupyterLab refuses to run as root unless told; containers and CI often are root.
 ROOT_ARGS := $(if $(filter 0,$(shell id -u)),--allow-root)
 # The single test command (README and .ci/run call `make test`).
-PYTEST_ARGS ?= tests notebooks --nbval --nbval-cell-timeout=600 --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
+PYTEST_ARGS ?= tests notebooks solutions exercises --nbval --nbval-cell-timeout=600 --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider --durations=15
+
+# torch's OpenMP threads busy-wait by default; on a busy (or shared) machine that made training
+# 4-30x slower here. Passive waiting changes no number (same threads, same order of operations).
+export OMP_WAIT_POLICY := PASSIVE
 
 # The browser test drives Debian's chromium (browser downloads are impossible offline).
 CHROMIUM := /usr/bin/chromium
@@ -34,7 +38,7 @@ browser:
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing Debian's chromium for the browser test"; \
 	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-liberation >/dev/null; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-liberation fonts-noto-color-emoji >/dev/null; \
 	  else \
 	    echo "warning: $(CHROMIUM) is missing; the browser test will fail until you run: sudo apt-get install chromium"; \
 	  fi; \

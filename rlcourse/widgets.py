@@ -78,7 +78,7 @@ class SamplingExplorer:
                 f"<td><div style='background:#4c72b0;height:12px;width:{300 * p:.0f}px'></div></td>"
                 f"<td style='padding-left:6px'>{p:.3f}</td></tr>"
             )
-        entropy = float(-(probs[probs > 0] * probs[probs > 0].log()).sum())
+        entropy = max(0.0, float(-(probs[probs > 0] * probs[probs > 0].log()).sum()))  # no "-0.00" for a one-hot π
         return (f"<b>π(next token | prompt)</b> — entropy {entropy:.2f} nats, "
                 f"{int((probs > 0).sum())} tokens possible<table>{''.join(rows)}</table>")
 
