@@ -12,10 +12,6 @@ ROOT_ARGS := $(if $(filter 0,$(shell id -u)),--allow-root)
 # The single test command (README and .ci/run call `make test`).
 PYTEST_ARGS ?= tests notebooks solutions exercises --nbval --nbval-cell-timeout=600 --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider --durations=15
 
-# torch's OpenMP threads busy-wait by default; on a busy (or shared) machine that made training
-# 4-30x slower here. Passive waiting changes no number (same threads, same order of operations).
-export OMP_WAIT_POLICY := PASSIVE
-
 # The browser test drives Debian's chromium (browser downloads are impossible offline).
 CHROMIUM := /usr/bin/chromium
 
