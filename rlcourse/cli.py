@@ -46,8 +46,10 @@ def _build_exercises(args: argparse.Namespace) -> int:
 
 
 def _grade(args: argparse.Namespace) -> int:
+    from rlcourse import utils
     from rlcourse.grading.grader import Limits, grade
 
+    utils.quiet()  # no "Loading weights" bars between the grading progress bar's updates
     limits = Limits(cell_timeout=args.cell_timeout, submission_timeout=args.submission_timeout)
     rows = grade(args.assignment, args.submissions, args.out, jobs=args.jobs, seed=args.seed, limits=limits)
     students = sorted({r["student"] for r in rows})
