@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from rlcourse import models, policy
+from rlcourse.utils import check as _check
 
 __all__ = [
     "word_frequencies",
@@ -37,11 +38,6 @@ __all__ = [
     "toy_gradient_variance",
     "steps_to_threshold",
 ]
-
-
-def _check(condition: bool, message: str) -> None:
-    if not condition:
-        raise ValueError(message)
 
 
 def _check_texts(texts, name: str) -> None:

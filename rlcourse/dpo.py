@@ -26,6 +26,7 @@ import torch
 from tqdm.auto import tqdm
 
 from rlcourse import losses, policy, rewards
+from rlcourse.utils import check as _check
 
 __all__ = [
     "best_of_n_kl_bound",
@@ -35,11 +36,6 @@ __all__ = [
     "DPOConfig",
     "train_dpo",
 ]
-
-
-def _check(condition: bool, message: str) -> None:
-    if not condition:
-        raise ValueError(message)
 
 
 # ----------------------------------------------------------------------------- best-of-N

@@ -19,10 +19,7 @@ import torch
 import torch.nn.functional as F
 from transformers import GenerationConfig
 
-
-def _check(condition: bool, message: str) -> None:
-    if not condition:
-        raise ValueError(message)
+from rlcourse.utils import check as _check
 
 
 def token_logprobs(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -52,6 +52,7 @@ from tqdm.auto import tqdm
 from transformers import AutoModelForSequenceClassification
 
 from rlcourse import data, models, policy
+from rlcourse.utils import check as _check
 
 __all__ = [
     "FLUENCY_PENALTY",
@@ -82,11 +83,6 @@ __all__ = [
 FLUENCY_PENALTY = 1.0  # subtracted once from a text that is not grammatical
 REPETITION_COEF = 1.0  # λ: times the fraction of repeated word bigrams
 ANNOTATOR_BETA = 4.0  # β of the simulated annotators: P(a ≻ b) = σ(β (r_a − r_b))
-
-
-def _check(condition: bool, message: str) -> None:
-    if not condition:
-        raise ValueError(message)
 
 
 def _check_texts(texts, name: str = "texts") -> None:

@@ -17,6 +17,12 @@ import torch
 DEFAULT_THREADS = 2  # the course's reference machine is a 2-core laptop
 
 
+def check(condition: bool, message: str) -> None:
+    """Raise ``ValueError(message)`` unless ``condition``: the package's one-sentence input errors."""
+    if not condition:
+        raise ValueError(message)
+
+
 def set_seed(seed: int) -> torch.Generator:
     """Seed Python, NumPy and torch, and return a fresh ``torch.Generator`` seeded with ``seed``.
 
