@@ -7,7 +7,8 @@
 
 __version__ = "0.1.0"
 
+from rlcourse.claims import expect  # noqa: E402
 from rlcourse.models import load_policy, load_tokenizer  # noqa: E402
 from rlcourse.utils import set_seed, setup  # noqa: E402
 
-__all__ = ["load_policy", "load_tokenizer", "set_seed", "setup", "__version__"]
+__all__ = ["expect", "load_policy", "load_tokenizer", "set_seed", "setup", "__version__"]

@@ -53,6 +53,17 @@ def setup(seed: int = 0, threads: int = DEFAULT_THREADS) -> torch.Generator:
     return set_seed(seed)
 
 
+def rounded(x: torch.Tensor, decimals: int = 2) -> torch.Tensor:
+    """``x`` rounded for printing, with no ``-0.00``: a last-bit difference between CPUs must
+    not change a stored output (``round(-1e-9) + 0.0`` is ``+0.0``).
+
+    Example:
+        >>> rounded(torch.tensor([-1e-9, 0.126, -0.004]))
+        tensor([0.0000, 0.1300, 0.0000])
+    """
+    return torch.round(x, decimals=decimals) + 0.0
+
+
 def default_device() -> torch.device:
     """CUDA when present, else CPU (the course is written for, and tested on, the CPU)."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
