@@ -130,20 +130,6 @@ def test_configs_are_frozen():
 
 
 @pytest.mark.slow
-def test_ppo_on_the_gold_reward_goes_half_way_and_stays_fluent():
-    """The issue's figure: ≥ half way from the base mean to the best reachable gold reward,
-    ≥ 85% grammatical, bounded KL (PPOConfig defaults: 50 steps of 16 × 4 samples, seed 0)."""
-    base_model, tokenizer = models.load_policy()
-    before = loops.evaluate(base_model, tokenizer)
-    out = loops.train(loops.PPOConfig(), *models.load_policy(), progress=False)
-    after = loops.evaluate(out["model"], tokenizer, out["ref_model"])
-    best = rewards.best_reachable_gold_reward()
-    assert after["gold/reward"] - before["gold/reward"] >= 0.5 * (best - before["gold/reward"])
-    assert after["gold/grammatical"] >= 0.85
-    assert 0 < after["objective/kl"] < 15
-
-
-@pytest.mark.slow
 @pytest.mark.parametrize("config_cls", [loops.ReinforceConfig, loops.RLOOConfig, loops.GRPOConfig])
 def test_sequence_level_methods_improve_the_gold_reward(config_cls):
     base_model, tokenizer = models.load_policy()
@@ -153,24 +139,6 @@ def test_sequence_level_methods_improve_the_gold_reward(config_cls):
     assert after["gold/reward"] > before["gold/reward"] + 0.2
 
 
-@pytest.mark.slow
-def test_over_optimisation_of_the_learned_reward_model_and_the_kl_leash():
-    """Notebook 04's over-optimisation figure: RLOO against the shipped reward model, 60 steps of
-    8 × 4, lr 1e-3, seed 0. With β = 0 the proxy wins and the gold reward is lost (proxy and gold
-    diverge, KL runs away); with β = 0.3 they rise together and the policy stays fluent."""
-    rm, rm_tokenizer = rewards.load_trained_reward_model()
-    proxy = lambda texts: rewards.reward_scores(rm, rm_tokenizer, texts)  # noqa: E731
-    last = {}
-    for beta in (0.0, 0.3):
-        config = loops.RLOOConfig(num_steps=60, num_prompts=8, group_size=4, lr=1e-3, kl_coef=beta, seed=0)
-        history = loops.train(config, *models.load_policy(), reward_fn=proxy, progress=False)["history"]
-        last[beta] = {k: sum(m[k] for m in history[-5:]) / 5 for k in
-                      ("objective/scores", "gold/reward", "gold/grammatical", "objective/kl")}
-        first_proxy, first_gold = history[0]["objective/scores"], history[0]["gold/reward"]
-        assert last[beta]["objective/scores"] > first_proxy + 2.0, f"β = {beta}: the proxy score did not rise"
-    free, leashed = last[0.0], last[0.3]
-    assert free["objective/scores"] > leashed["objective/scores"]  # the unleashed policy wins on the proxy ...
-    assert free["gold/reward"] < first_gold + 0.3  # ... yet gains (almost) nothing on the truth
-    assert leashed["gold/reward"] > free["gold/reward"] + 0.4  # the leashed one really improves
-    assert free["gold/grammatical"] < 0.2 <= 0.8 <= leashed["gold/grammatical"]
-    assert free["objective/kl"] > 10 * leashed["objective/kl"]
+# PPO's figure on the gold reward and the over-optimisation figure (β = 0 vs 0.3) are checked by
+# notebook 04 itself (rlcourse.expect, every claim its prose makes), which CI runs twice more under
+# perturbed numerics (make test-portable): repeating those runs here cost CI a minute and proved no more.
