@@ -10,7 +10,10 @@ batch every token sits at a shifted position unless ``position_ids`` are passed,
 recomputed log-probs silently differ from those seen while sampling. Rotary embeddings only
 see *relative* positions, so left padding changes nothing.
 
-``pretrain()`` (also ``rlcourse pretrain``) reproduces the shipped weights.
+``pretrain()`` (also ``rlcourse pretrain``) reproduces the shipped model; ``benchmarks/pretrain.py``
+re-runs the whole recipe (minutes) and compares its validation loss, while
+``pretrain(stop_after=LOSS_CURVE_STEPS)`` re-runs only the first steps, whose loss curve
+``training_stats.json`` records (the tests compare it, in seconds).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from transformers import (
 )
 
 from rlcourse import data
+from rlcourse.utils import check
 
 DEFAULT_MODEL_PATH = Path(__file__).parent / "assets" / "tiny-gpt"
 SPECIAL_TOKENS = {"pad_token": "<pad>", "bos_token": "<bos>", "eos_token": "<eos>", "unk_token": "<unk>"}
@@ -243,6 +247,12 @@ def validation_texts(n: int = 512, seed: int = 10_000, story_fraction: float = 0
     return [data.sample_story(rng) for _ in range(n_stories)] + [data.sample_review(rng) for _ in range(n - n_stories)]
 
 
+LOSS_CURVE_WINDOW = 20  # steps averaged per point of the recorded loss curve (one batch's loss is noisy)
+# The curve covers the first 100 steps (most of the warm-up): ~12 s on 2 idle cores, and training
+# has not yet amplified CPU-dependent rounding much (~1e-6 relative at step 100, ~3e-5 at step 200).
+LOSS_CURVE_STEPS = 100
+
+
 def pretrain(
     out_dir: str | Path | None = DEFAULT_MODEL_PATH,
     num_steps: int = 2500,
@@ -252,17 +262,35 @@ def pretrain(
     seed: int = 0,
     threads: int = 2,
     progress: bool = True,
+    stop_after: int | None = None,
 ) -> dict:
     """Pretrain the tiny model on fresh samples of the grammar, and save it in HF format.
 
     Every step draws a new batch from the grammar (an endless corpus: no epochs, no
-    overfitting), minimises next-token cross-entropy with AdamW, warm-up then cosine decay.
+    overfitting), minimises next-token cross-entropy with AdamW, warm-up (the first 5% of
+    ``num_steps``) then cosine decay to 0 at ``num_steps``.
+
+    Args:
+        out_dir: where to save the model (``None``: keep it in memory only).
+        num_steps: the length of the run, which sets the learning-rate schedule.
+        batch_size, lr, story_fraction, seed: the recipe (``lr`` is the peak rate).
+        threads: torch CPU threads.
+        progress: show a ``tqdm`` bar.
+        stop_after: train only the first ``stop_after`` steps of the ``num_steps`` run, on the
+            same schedule and batches, so the losses are the full run's first ones (a cheap
+            check of the recipe). A stopped run is a probe, not the model: it is written
+            only to an ``out_dir`` other than the shipped folder, never over it.
 
     Returns:
-        ``{"model", "tokenizer", "history": [loss per step], "val_loss", "seconds", ...}``;
-        when ``out_dir`` is not ``None`` the model, tokenizer, generation config and a model
-        card are written there.
+        ``{"model", "tokenizer", "history": [loss per step], "val_loss", "seconds", ...}``,
+        the recipe's arguments and ``"steps_trained"``; when ``out_dir`` is not ``None`` (and,
+        for a stopped run, not the shipped folder) the model, tokenizer, generation config
+        and a model card are written there.
     """
+    steps_trained = num_steps if stop_after is None else stop_after
+    check(isinstance(num_steps, int) and num_steps >= 1, f"num_steps must be an int >= 1, got {num_steps!r}.")
+    check(isinstance(steps_trained, int) and 1 <= steps_trained <= num_steps,
+          f"stop_after must be None or an int from 1 to num_steps={num_steps}, got {stop_after!r}.")
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
     rng = random.Random(seed)
@@ -274,7 +302,7 @@ def pretrain(
 
     history, start = [], time.perf_counter()
     model.train()
-    bar = tqdm(range(num_steps), desc="pretraining", disable=not progress)
+    bar = tqdm(range(steps_trained), desc="pretraining", disable=not progress)
     for step in bar:
         batch = encode_for_lm(tokenizer, corpus_batch(rng, batch_size, story_fraction))
         loss = model(**batch).loss
@@ -296,29 +324,88 @@ def pretrain(
         "val_loss": val_loss,
         "seconds": seconds,
         "num_steps": num_steps,
+        "steps_trained": steps_trained,
         "batch_size": batch_size,
         "lr": lr,
         "seed": seed,
         "story_fraction": story_fraction,
     }
-    if out_dir is not None:
+    stopped_early = steps_trained < num_steps
+    if out_dir is not None and not (stopped_early and Path(out_dir).resolve() == DEFAULT_MODEL_PATH.resolve()):
         save_pretrained(result, Path(out_dir))
     return result
 
 
+def loss_curve(history: list[float], window: int = LOSS_CURVE_WINDOW) -> list[float]:
+    """Mean training loss over each full window of ``w = window`` steps of ``history`` (h_0, h_1, ...):
+
+        [mean(h_0 … h_{w−1}), mean(h_w … h_{2w−1}), ...]
+
+    A leftover partial window at the end is dropped, so a curve from a longer run starts
+    with the same points.
+
+    Example:
+        >>> loss_curve([4.0, 2.0, 3.0, 1.0, 9.0], window=2)
+        [3.0, 2.0]
+    """
+    check(isinstance(window, int) and window >= 1, f"window must be an int >= 1, got {window!r}.")
+    return [sum(history[i : i + window]) / window for i in range(0, len(history) - window + 1, window)]
+
+
 def save_pretrained(result: dict, out_dir: Path) -> None:
-    """Write weights (safetensors), config, tokenizer, generation config and the model card."""
+    """Write weights (safetensors), config, tokenizer, generation config and the model card.
+
+    ``training_stats.json`` holds the recipe, the validation loss, the parameter counts and
+    the loss curve of the first :data:`LOSS_CURVE_STEPS` steps (:func:`stats_of`).
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     result["model"].save_pretrained(out_dir)
     result["tokenizer"].save_pretrained(out_dir)
-    stats = {k: result[k] for k in ("val_loss", "num_steps", "batch_size", "lr", "seed", "story_fraction")}
-    stats["parameters"] = count_parameters(result["model"])
-    stats["vocab_size"] = len(result["tokenizer"])
+    stats = stats_of(result)
     (out_dir / "training_stats.json").write_text(json.dumps(stats, indent=2) + "\n")
     (out_dir / "README.md").write_text(model_card(result, stats))
 
 
+def stats_of(result: dict) -> dict:
+    """The ``training_stats.json`` of a :func:`pretrain` result.
+
+    Keys: the recipe (``num_steps``, ``batch_size``, ``lr``, ``seed``, ``story_fraction``),
+    ``val_loss``, ``parameters``, ``vocab_size``; ``steps_trained`` for a stopped run; and,
+    when the run reached :data:`LOSS_CURVE_STEPS` steps, ``loss_curve``:
+    ``{"window": 20, "steps": 100, "mean_loss": [one mean per window]}`` (:func:`loss_curve`).
+    """
+    stats = {k: result[k] for k in ("val_loss", "num_steps", "batch_size", "lr", "seed", "story_fraction")}
+    if result["steps_trained"] < result["num_steps"]:
+        stats["steps_trained"] = result["steps_trained"]
+    stats["parameters"] = count_parameters(result["model"])
+    stats["vocab_size"] = len(result["tokenizer"])
+    if len(result["history"]) >= LOSS_CURVE_STEPS:
+        stats["loss_curve"] = {"window": LOSS_CURVE_WINDOW, "steps": LOSS_CURVE_STEPS,
+                               "mean_loss": loss_curve(result["history"][:LOSS_CURVE_STEPS])}
+    return stats
+
+
+def _training_steps(stats: dict) -> str:
+    """``"2500 steps"``, or for a stopped run ``"the first 100 steps of a 2500-step run"``."""
+    if "steps_trained" in stats:
+        return f"the first {stats['steps_trained']} steps of a {stats['num_steps']}-step run"
+    return f"{stats['num_steps']} steps"
+
+
+def _loss_curve_line(stats: dict) -> str:
+    """The model card's bullet on the recorded loss curve (empty when the run was too short to have one)."""
+    if "loss_curve" not in stats:
+        return ""
+    curve = stats["loss_curve"]
+    points = ", ".join(f"{x:.3f}" for x in curve["mean_loss"])
+    return f"""- **Loss curve**: the mean training loss over each window of {curve['window']} steps of the
+  first {curve['steps']} steps is {points} nats/token (`loss_curve` in `training_stats.json`);
+  the tests re-run those steps (`pretrain(stop_after={curve['steps']})`, same schedule) and compare.
+"""
+
+
 def model_card(result: dict, stats: dict) -> str:
+    """The model card (README.md) written next to the weights, from ``training_stats.json``'s ``stats``."""
     p = stats["parameters"]
     return f"""---
 library_name: transformers
@@ -333,11 +420,11 @@ embeddings) with a {stats['vocab_size']}-token word-level tokenizer.
 - **Corpus**: synthetic movie reviews ({1 - stats['story_fraction']:.0%} of batches) and short stories
   ({stats['story_fraction']:.0%}) sampled from the probabilistic grammar in `rlcourse/data.py`
   ({len(data.vocabulary())} words and punctuation marks) — a fresh batch every step, no fixed dataset.
-- **Training**: {stats['num_steps']} steps of AdamW, batch {stats['batch_size']}, peak lr
+- **Training**: {_training_steps(stats)} of AdamW, batch {stats['batch_size']}, peak lr
   {stats['lr']}, warm-up then cosine decay, seed {stats['seed']}, 2 CPU threads.
 - **Final validation loss**: {stats['val_loss']:.4f} nats/token on 512 held-out grammar samples
   (perplexity {math.exp(stats['val_loss']):.2f}).
-- **Reproduce**: `rlcourse pretrain --out rlcourse/assets/tiny-gpt` (a few minutes on 2 cores).
+{_loss_curve_line(stats)}- **Reproduce**: `rlcourse pretrain --out rlcourse/assets/tiny-gpt` (a few minutes on 2 cores).
 - **Use**: `rlcourse.load_policy()` or `AutoModelForCausalLM.from_pretrained(path)`.
 
 It exists to be the policy π_θ of an offline course on RL for LLMs; it knows nothing but

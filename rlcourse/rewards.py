@@ -73,6 +73,7 @@ __all__ = [
     "train_reward_model",
     "preference_accuracy",
     "spearman_correlation",
+    "ranking_agreement",
     "TRAINED_RM_PATH",
     "RM_RECIPE",
     "course_preference_split",
@@ -589,6 +590,52 @@ def spearman_correlation(x: torch.Tensor, y: torch.Tensor) -> float:
     return float((rx * ry).sum()) / denominator
 
 
+AGREEMENT_BLOCK_ROWS = 256  # rows of the (N, N) pair comparison made at a time: ~20 MB at N = 10,000
+
+
+def ranking_agreement(scores_a: torch.Tensor, scores_b: torch.Tensor) -> dict[str, float]:
+    """How alike two scorers rank the same N texts (two reward models, or one and the gold reward).
+
+    * ``spearman_rho``: Spearman's ρ of the two score vectors (:func:`spearman_correlation`).
+    * ``pair_agreement``: the fraction of the N(N−1)/2 pairs of texts that both order the same way,
+
+          mean_{i<j} [ 1 − |sign(a_i − a_j) − sign(b_i − b_j)| / 2 ],
+
+      so a pair counts 1 when both scorers order it alike (or both tie it), 0 when they
+      disagree, ½ when only one ties. Without ties it is (1 + τ)/2 with Kendall's τ; 0.5 is
+      chance. Unlike held-out accuracy it needs no labels: it says whether swapping one
+      reward model for the other would change which response RL prefers.
+
+    Args:
+        scores_a, scores_b: ``(N,)`` scores of the same N ≥ 2 texts (e.g. :func:`reward_scores`
+            of one list of texts under two models); their scales need not match.
+
+    Returns:
+        ``{"spearman_rho": ρ ∈ [−1, 1], "pair_agreement": ∈ [0, 1]}``.
+
+    Example:
+        >>> agreement = ranking_agreement(torch.tensor([1.0, 2.0, 3.0]), torch.tensor([10.0, 30.0, 20.0]))
+        >>> {k: round(v, 4) for k, v in agreement.items()}  # pairs (1, 2), (1, 3) alike, (2, 3) swapped: 2/3
+        {'spearman_rho': 0.5, 'pair_agreement': 0.6667}
+    """
+    _check(
+        isinstance(scores_a, torch.Tensor) and isinstance(scores_b, torch.Tensor) and scores_a.shape == scores_b.shape
+        and scores_a.dim() == 1 and len(scores_a) >= 2,
+        f"scores_a and scores_b must be (N,) tensors of one length N >= 2 (one score per text), got shapes "
+        f"{tuple(getattr(scores_a, 'shape', ()))} and {tuple(getattr(scores_b, 'shape', ()))}.",
+    )
+    a, b = scores_a.detach().cpu().double(), scores_b.detach().cpu().double()  # (N,), (N,)
+    n = len(a)
+    disagreement = 0.0
+    for start in range(0, n, AGREEMENT_BLOCK_ROWS):
+        rows = torch.arange(start, min(start + AGREEMENT_BLOCK_ROWS, n))  # (R,)
+        sign_a = torch.sign(a[rows, None] - a[None, :])  # (R, N) sign(a_i − a_j)
+        sign_b = torch.sign(b[rows, None] - b[None, :])  # (R, N)
+        upper = torch.arange(n)[None, :] > rows[:, None]  # (R, N) pairs i < j only
+        disagreement += float(((sign_a - sign_b).abs() / 2)[upper].sum())
+    return {"spearman_rho": spearman_correlation(a, b), "pair_agreement": 1 - disagreement / (n * (n - 1) / 2)}
+
+
 def _group_batches(dataset: PreferenceDataset) -> list[tuple[list[str], list[int], list[int]]]:
     """Per prompt group: its distinct texts, and each pair's chosen / rejected index into them."""
     batches: dict[int, tuple[list[str], list[int], list[int]]] = {}
@@ -730,18 +777,30 @@ def course_preference_split(model=None, tokenizer=None) -> tuple[PreferenceDatas
     return dataset.split(r["train_frac"])
 
 
-def reproduce_trained_reward_model(out_dir: str | Path | None = TRAINED_RM_PATH, progress: bool = True):
+def reproduce_trained_reward_model(
+    out_dir: str | Path | None = TRAINED_RM_PATH,
+    progress: bool = True,
+    split: tuple[PreferenceDataset, PreferenceDataset] | None = None,
+):
     """Train the course's reward model with :data:`RM_RECIPE` (≈ 45 s on 2 cores) and save it.
 
     This is how ``rlcourse/assets/tiny-rm`` was made (``rlcourse train-reward-model``). Same
-    machine, same thread count: the same weights, bit for bit.
+    machine, same thread count: the same weights, bit for bit; another CPU rounds differently
+    and training amplifies it, so there the figures and the ranking of responses agree, not
+    the weights (``tests/test_rewards.py`` checks both within measured bands).
+
+    Args:
+        out_dir: where to save the model and ``recipe.json`` (``None``: keep it in memory only).
+        progress: show the training bar.
+        split: the ``(train, held_out)`` data when the caller already has it; ``None`` makes
+            it with :func:`course_preference_split` (≈ 10 s).
 
     Returns:
         ``(rm, tokenizer, figures)`` with ``figures`` = held-out accuracy, noise ceiling and
         Spearman ρ with the gold reward on the held-out responses.
     """
     r = RM_RECIPE
-    train, held_out = course_preference_split()
+    train, held_out = course_preference_split() if split is None else split
     rm, tokenizer = load_reward_model(seed=r["seed"])
     train_reward_model(rm, tokenizer, train, num_epochs=r["num_epochs"], lr=r["lr"], batch_size=r["batch_size"],
                        seed=r["seed"], progress=progress)

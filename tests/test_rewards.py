@@ -5,6 +5,7 @@ docstring, not the vectorised code.
 """
 
 import doctest
+import json
 import math
 import random
 
@@ -267,6 +268,39 @@ def test_spearman_hand_cases():
         spearman_correlation(x, torch.ones(5))
 
 
+def naive_pair_agreement(a: list[float], b: list[float]) -> float:
+    """Pair by pair: 1 when both order i, j alike (or both tie), ½ when only one ties, 0 when they disagree."""
+    def order(x, i, j):
+        return (x[i] > x[j]) - (x[i] < x[j])
+
+    points = []
+    for i in range(len(a)):
+        for j in range(i + 1, len(a)):
+            oa, ob = order(a, i, j), order(b, i, j)
+            points.append(1.0 if oa == ob else 0.5 if 0 in (oa, ob) else 0.0)
+    return sum(points) / len(points)
+
+
+def test_ranking_agreement_hand_cases_and_naive_loop():
+    x = torch.tensor([1.0, 2.0, 3.0, 4.0])
+    assert rewards.ranking_agreement(x, 10 * x.exp()) == {"spearman_rho": 1.0, "pair_agreement": 1.0}  # scale-free
+    assert rewards.ranking_agreement(x, -x) == {"spearman_rho": -1.0, "pair_agreement": 0.0}
+    # a = [1, 1, 2], b = [3, 4, 4]: pair (0,1) only b orders it (½), (0,2) alike (1), (1,2) only a orders it (½)
+    a, b = torch.tensor([1.0, 1.0, 2.0]), torch.tensor([3.0, 4.0, 4.0])
+    tied = rewards.ranking_agreement(a, b)
+    assert tied["pair_agreement"] == pytest.approx(2 / 3)
+    assert tied["spearman_rho"] == pytest.approx(0.5)  # ranks [1.5, 1.5, 3] and [1, 2.5, 2.5]: 0.75 / 1.5
+    assert tied["spearman_rho"] == pytest.approx(spearman_correlation(a, b))
+    rng = random.Random(0)
+    for n in (2, 7, 300, 600):  # 300 and 600 cross the block boundary of the vectorised version
+        a = [float(rng.randint(0, 20)) for _ in range(n)]  # small integers: plenty of ties
+        b = [v + rng.gauss(0, 5) if rng.random() < 0.8 else float(rng.randint(0, 20)) for v in a]
+        got = rewards.ranking_agreement(torch.tensor(a), torch.tensor(b))["pair_agreement"]
+        assert got == pytest.approx(naive_pair_agreement(a, b), abs=1e-12)
+    with pytest.raises(ValueError, match="one length N >= 2"):
+        rewards.ranking_agreement(torch.zeros(3), torch.zeros(4))
+
+
 # ---------------------------------------------------------------------------
 # The preference data set
 # ---------------------------------------------------------------------------
@@ -407,23 +441,57 @@ def test_train_reward_model_history_and_determinism():
     assert torch.equal(runs[0][1], runs[1][1])
 
 
-@pytest.mark.slow
-def test_reward_model_reaches_the_figures_and_reproduces_the_shipped_one(tmp_path):
-    """The recipe of notebook 02 (RM_RECIPE), retrained from scratch: held-out accuracy within
-    5 points of the noise ceiling, Spearman with the gold reward at least 0.8, and the same
-    weights as the shipped rlcourse/assets/tiny-rm (same machine, same threads)."""
-    from safetensors.torch import load_file
+# Bands for a retrained reward model against the shipped rlcourse/assets/tiny-rm (itself trained on
+# another machine). Measured by retraining here (AMD EPYC, AVX-512, MKL) normally, under
+# ATEN_CPU_CAPABILITY=default (scalar kernels), =avx2 and MKL_CBWR=COMPATIBLE, with training seeds 1
+# and 2, and with two broken recipes (1 thread instead of 2 gave the very same model as here):
+#                               shipped  here / scalar / AVX2 / MKL compat   seeds 1, 2    1 epoch  lr ÷ 10
+#   held-out accuracy           0.8035   0.8078 / 0.8040 / 0.8066 / 0.8042   0.8028 0.8058  0.7856   0.7580
+#   Spearman ρ with gold        0.9025   0.9077 / 0.9032 / 0.9105 / 0.8998   0.9014 0.8991  0.8581   0.8017
+#   Spearman ρ with the shipped 1        0.973  / 0.971  / 0.977  / 0.966    0.945  0.940   0.927    0.874
+#   pair agreement with shipped 1        0.931  / 0.929  / 0.936  / 0.923    0.902  0.896   0.885    0.847
+# Rounding differences grow over three epochs into a different model, nearly as different as another
+# seed's, so the weights cannot match across CPUs; the figures and the ranking of responses can.
+ACCURACY_ATOL = 0.015  # 3.5 times the largest move of held-out accuracy from the shipped figure (0.0043)
+RHO_GOLD_ATOL = 0.025  # 3 times the largest move of Spearman ρ with gold (0.008); one epoch moves it 0.044
+NOISE_CEILING_ATOL = 0.005  # depends on the data alone: identical in every run (one re-sampled response: ~1e-4)
+MIN_SPEARMAN_WITH_SHIPPED = 0.95  # other numerics 0.966–0.977; another seed 0.940–0.945; one epoch 0.927
+MIN_PAIR_AGREEMENT_WITH_SHIPPED = 0.90  # other numerics 0.923–0.936; another seed 0.896–0.902; one epoch 0.885
 
-    _, _, figures = rewards.reproduce_trained_reward_model(out_dir=tmp_path, progress=False)
+
+@pytest.mark.slow
+def test_reward_model_reaches_the_figures_and_ranks_like_the_shipped_one(tmp_path):
+    """The recipe of notebook 02 (RM_RECIPE), retrained from scratch (about a minute): held-out
+    accuracy within 5 points of the noise ceiling and Spearman with the gold reward at least 0.8;
+    the shipped figures (recipe.json) within the measured bands above; and the held-out responses
+    ranked like the shipped rlcourse/assets/tiny-rm ranks them."""
+    train, held_out = rewards.course_preference_split()
+    rm, tokenizer, figures = rewards.reproduce_trained_reward_model(out_dir=tmp_path, progress=False,
+                                                                     split=(train, held_out))
     ceiling, accuracy, rho = figures["noise_ceiling"], figures["heldout_accuracy"], figures["spearman_rho"]
     assert 0.75 <= ceiling <= 0.90, f"annotator noise out of the intended range: ceiling {ceiling:.3f}"
     assert accuracy >= ceiling - 0.05, f"held-out accuracy {accuracy:.3f} vs noise ceiling {ceiling:.3f}"
     assert rho >= 0.8, f"Spearman with the gold reward {rho:.3f}"
-    fresh = load_file(tmp_path / "model.safetensors")
-    shipped = load_file(rewards.TRAINED_RM_PATH / "model.safetensors")
-    assert fresh.keys() == shipped.keys()
-    for name in fresh:
-        torch.testing.assert_close(fresh[name], shipped[name], rtol=0, atol=1e-6, msg=f"{name} differs from the shipped reward model")
+
+    shipped_figures = json.loads((rewards.TRAINED_RM_PATH / "recipe.json").read_text())["figures"]
+    for name, atol in (("heldout_accuracy", ACCURACY_ATOL), ("spearman_rho", RHO_GOLD_ATOL),
+                       ("noise_ceiling", NOISE_CEILING_ATOL)):
+        assert abs(figures[name] - shipped_figures[name]) <= atol, \
+            f"{name} {figures[name]:.4f} is more than {atol} from the shipped {shipped_figures[name]:.4f}"
+
+    texts = sorted(set(held_out.chosen + held_out.rejected))
+    shipped_rm, shipped_tokenizer = rewards.load_trained_reward_model()
+    scores = reward_scores(rm, tokenizer, texts)  # (N,) the retrained model
+    agreement = rewards.ranking_agreement(scores, reward_scores(shipped_rm, shipped_tokenizer, texts))
+    assert agreement["spearman_rho"] >= MIN_SPEARMAN_WITH_SHIPPED and \
+        agreement["pair_agreement"] >= MIN_PAIR_AGREEMENT_WITH_SHIPPED, \
+        (f"the retrained model ranks {len(texts)} held-out responses unlike the shipped one: Spearman "
+         f"{agreement['spearman_rho']:.3f} (at least {MIN_SPEARMAN_WITH_SHIPPED}), pair agreement "
+         f"{agreement['pair_agreement']:.3f} (at least {MIN_PAIR_AGREEMENT_WITH_SHIPPED})")
+
+    saved, saved_tokenizer = load_reward_model(tmp_path)  # what out_dir holds is the model just trained
+    assert_close(reward_scores(saved, saved_tokenizer, texts[:64]), scores[:64])
+    assert json.loads((tmp_path / "recipe.json").read_text())["figures"] == pytest.approx(figures)
 
 
 def test_load_trained_reward_model_scores_like_the_gold_reward():
