@@ -412,31 +412,44 @@ def leave_one_out_advantages(rewards: torch.Tensor, group_size: int) -> torch.Te
     ``A_i = r_i − (1/(G−1)) Σ_{j≠i} r_j``: each sample's baseline is the mean reward of
     the *other* samples of its prompt, so it does not depend on ``r_i`` and the
     gradient estimate stays unbiased. Equivalently ``A_i = G/(G−1) · (r_i − mean_group)``.
+    With ``group_size = N`` the "group" is the whole batch: REINFORCE with a batch baseline
+    that leaves each sample out (unbiased, unlike the plain batch mean of
+    :func:`batch_baseline_advantages`).
+
+    A ``(N, T)`` input is taken per position: ``A_{i,t} = r_{i,t} − mean_{j≠i} r_{j,t}``
+    (e.g. rewards-to-go ``G_t``, whose baseline at position t is the others' ``G_t``).
 
     Args:
-        rewards: ``(N,)`` scalar rewards, each prompt's G samples contiguous.
+        rewards: ``(N,)`` scalar rewards, or ``(N, T)`` per-position values; each prompt's
+            G samples contiguous.
         group_size: G ≥ 2 (one sample has no "others"), must divide N.
 
     Returns:
-        ``(N,)`` advantages, one per sequence.
+        Advantages of the input's shape.
 
     Example:
         >>> rewards = torch.tensor([1., 2., 3., 6.])
         >>> leave_one_out_advantages(rewards, group_size=4)  # 1 − 11/3, 2 − 10/3, 3 − 9/3, 6 − 6/3
         tensor([-2.6667, -1.3333,  0.0000,  4.0000])
+        >>> leave_one_out_advantages(torch.tensor([[1., 2.], [3., 0.]]), group_size=2)  # per position
+        tensor([[-2.,  2.],
+                [ 2., -2.]])
     """
-    _check_float("rewards", rewards, ranks=(1,), layout="(N,)")
+    _check_float("rewards", rewards, ranks=(1, 2), layout="(N,) or (N, T)")
     _check_group_size(group_size, rewards.shape[0], minimum=2)
-    grouped = rewards.reshape(-1, group_size)  # (B, G)
-    others_mean = (grouped.sum(dim=1, keepdim=True) - grouped) / (group_size - 1)  # (B, G)
-    return (grouped - others_mean).reshape(-1)  # (N,)
+    grouped = rewards.reshape(-1, group_size, *rewards.shape[1:])  # (B, G) or (B, G, T)
+    others_mean = (grouped.sum(dim=1, keepdim=True) - grouped) / (group_size - 1)  # (B, G[, T])
+    return (grouped - others_mean).reshape(rewards.shape)  # (N,) or (N, T)
 
 
 def batch_baseline_advantages(rewards: torch.Tensor) -> torch.Tensor:
     """REINFORCE advantages with the batch-mean reward as baseline (Williams 1992).
 
-    ``A_i = r_i − (1/N) Σ_j r_j``. Subtracting a baseline leaves the policy gradient's
-    expectation unchanged and lowers its variance; the batch mean is the simplest one.
+    ``A_i = r_i − (1/N) Σ_j r_j``. A baseline that does not depend on the sample leaves the
+    policy gradient's expectation unchanged and lowers its variance. The batch mean includes
+    ``r_i`` itself, so it shrinks the expected gradient by the factor (N−1)/N (for independent
+    samples); :func:`leave_one_out_advantages` with ``group_size = N`` removes that bias, and is
+    what ``loops.ReinforceConfig`` uses.
 
     Args:
         rewards: ``(N,)`` scalar rewards, one per sampled completion.

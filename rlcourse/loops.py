@@ -3,16 +3,18 @@
 One iteration of every algorithm here::
 
     prompts ──rollout──► responses, log π_old ──score──► per-token rewards r_t
-        (score at the last response token, −β·KL(π‖π_ref) on every token)
-    ──compute_advantages──► A_t   (REINFORCE: baseline · RLOO: leave-one-out ·
-                                   GRPO: group-normalised · PPO: GAE on a value head)
-    ──update──► θ   (minibatches × epochs, gradient clipping)
+        (score at the last response token; −β·KL_t on every token where the KL goes in the reward)
+    ──advantages──► A    (REINFORCE / RLOO: one A_i per response, a leave-one-out baseline ·
+                          GRPO: group-normalised score · PPO: GAE on a value head, per token)
+    ──update──► θ   (minibatches × epochs, gradient clipping; GRPO adds β·k3 KL to the loss)
 
-The four algorithms differ only in ``compute_advantages`` and the loss; each has its own
-frozen config dataclass (change values with ``dataclasses.replace``). ``train`` runs the loop
-and returns a history of metric dicts named like TRL's (``objective/kl``,
-``objective/rlhf_reward``, ``policy/clipfrac_avg``, ``val/ratio`` …), plus ``gold/*``
-metrics that always measure the transparent gold reward, whatever the policy trains on.
+What differs between the algorithms is written once, in the table ``ALGORITHMS`` (how the
+advantages are computed, which policy loss, where the KL penalty enters, whether there is a
+value head); each has its own frozen config dataclass (change values with
+``dataclasses.replace``). ``train`` runs the loop and returns a history of metric dicts named
+like TRL's (``objective/kl``, ``objective/rlhf_reward``, ``policy/clipfrac_avg``, ``val/ratio``
+…), plus ``gold/*`` metrics that always measure the transparent gold reward, whatever the
+policy trains on.
 
 Glossary: B prompts per step, G samples per prompt, N = B·G sequences, T response tokens.
 """
@@ -54,7 +56,8 @@ class LoopConfig:
     num_epochs: int = 1  # passes over each rollout batch
     num_minibatches: int = 1  # minibatches per epoch
     dense: bool = False  # per-token gold rewards instead of one score at the end
-    gamma: float = 1.0  # discount of future rewards
+    gamma: float = 1.0  # discount of future rewards (PPO's GAE, and REINFORCE/RLOO with reward_to_go)
+    reward_to_go: bool = False  # REINFORCE/RLOO only: per-token G_t with a per-position baseline (see below)
     task: str = "review"  # "review" or "story": which prompts to continue
     seed: int = 0
     explode_threshold: float = 1e4  # |loss| above this stops training
@@ -62,12 +65,24 @@ class LoopConfig:
 
 @dataclass(frozen=True)
 class ReinforceConfig(LoopConfig):
-    """REINFORCE with a batch-mean baseline (Williams 1992): A = R − mean(R)."""
+    """REINFORCE with a baseline (Williams 1992): the whole response is one action, its reward
+    R_i = score_i − β·Σ_t KL_t, and A_i = R_i − mean_{j≠i} R_j over the other responses of the
+    batch (leave-one-out, so the baseline does not depend on y_i and the gradient stays
+    unbiased). The same A_i on every response token.
+
+    ``reward_to_go=True`` is a token-level variant, not the paper's default: A_{i,t} = G_{i,t} −
+    mean_{j≠i} G_{j,t}, with G_t the γ-discounted reward-to-go and the baseline taken per
+    position (notebook 03 uses it to study discounting and per-token rewards)."""
 
 
 @dataclass(frozen=True)
 class RLOOConfig(LoopConfig):
-    """REINFORCE leave-one-out (Ahmadian et al. 2024): A_i = R_i − mean_{j≠i} R_j within a group."""
+    """REINFORCE leave-one-out (Ahmadian et al. 2024, "Back to Basics"; TRL's RLOOTrainer): the
+    whole response is one action, R_i = score_i − β·Σ_t KL_t, and A_i = R_i − mean_{j≠i} R_j over
+    the other G−1 samples of the same prompt; the same A_i on every response token.
+
+    ``reward_to_go=True``: the token-level variant of :class:`ReinforceConfig`, with the
+    per-position baseline taken over the other samples of the same prompt."""
 
 
 @dataclass(frozen=True)
@@ -171,45 +186,92 @@ def score(batch: Batch, reward_fn: Callable[[list[str]], torch.Tensor], config: 
     return batch
 
 
+def sequence_rewards(batch: Batch) -> torch.Tensor:
+    """R_i = Σ_t r_t: the score minus β·Σ_t KL_t (with dense rewards: their sum, the same score), (N,)."""
+    return (batch.rewards * batch.mask).sum(1)
+
+
+def _leave_one_out(batch: Batch, config: LoopConfig, group_size: int) -> torch.Tensor:
+    """R_i − mean_{j≠i} R_j over groups of ``group_size`` (N,); with ``reward_to_go``, G_t per position (N, T)."""
+    if config.reward_to_go:
+        returns = adv.discounted_returns(batch.rewards, batch.mask, config.gamma)  # (N, T), 0 after the end
+        return adv.leave_one_out_advantages(returns, group_size) * batch.mask  # (N, T)
+    return adv.leave_one_out_advantages(sequence_rewards(batch), group_size)  # (N,)
+
+
+def reinforce_advantages(batch: Batch, config: LoopConfig, model=None, value_head=None) -> torch.Tensor:
+    """REINFORCE: the baseline is the mean reward of the other N−1 responses of the batch."""
+    return _leave_one_out(batch, config, group_size=batch.mask.shape[0])
+
+
+def rloo_advantages(batch: Batch, config: LoopConfig, model=None, value_head=None) -> torch.Tensor:
+    """RLOO: the baseline is the mean reward of the other G−1 samples of the same prompt."""
+    return _leave_one_out(batch, config, group_size=config.group_size)
+
+
+def grpo_advantages(batch: Batch, config: LoopConfig, model=None, value_head=None) -> torch.Tensor:
+    """GRPO: the score normalised within its group, (R_i − mean) / (std + 1e-4), (N,)."""
+    return adv.group_advantages(batch.scores, config.group_size)
+
+
+def ppo_advantages(batch: Batch, config: LoopConfig, model=None, value_head=None) -> torch.Tensor:
+    """PPO: whitened GAE(γ, λ) on the value head's V(s_t), per token (N, T); stores values and returns."""
+    with torch.no_grad():
+        _, _, values = forward_response(model, batch.gen, value_head)
+    batch.values = values * batch.mask
+    advantages, batch.returns = adv.gae(batch.rewards, batch.values, batch.mask, config.gamma, config.lam)
+    return adv.whiten(advantages, batch.mask)
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    """What one algorithm does at each stage of the loop; ``ALGORITHMS`` holds the four."""
+
+    advantages: Callable  # (batch, config, model, value_head) -> (N,) one per response, or (N, T) per token
+    clipped: bool  # PPO's clipped surrogate on the ratio π_θ/π_old (else the REINFORCE loss, −A·log π)
+    kl_in_reward: bool  # −β·k1 in each token's reward (else β·k3 added to the loss, GRPO)
+    value_head: bool  # learn V(s_t) with a value loss
+    needs_groups: bool  # compares the G samples of one prompt (group_size ≥ 2)
+    paper: str
+
+
+ALGORITHMS: dict[type, Algorithm] = {
+    ReinforceConfig: Algorithm(reinforce_advantages, clipped=False, kl_in_reward=True, value_head=False,
+                               needs_groups=False, paper="Williams 1992"),
+    RLOOConfig: Algorithm(rloo_advantages, clipped=False, kl_in_reward=True, value_head=False,
+                          needs_groups=True, paper="Ahmadian et al. 2024"),
+    GRPOConfig: Algorithm(grpo_advantages, clipped=True, kl_in_reward=False, value_head=False,
+                          needs_groups=True, paper="Shao et al. 2024"),
+    PPOConfig: Algorithm(ppo_advantages, clipped=True, kl_in_reward=True, value_head=True,
+                         needs_groups=False, paper="Schulman et al. 2017; Ziegler et al. 2019"),
+}
+
+
+def algorithm(config: LoopConfig) -> Algorithm:
+    """The row of ``ALGORITHMS`` for this config (its exact class), with a clear error otherwise."""
+    if type(config) not in ALGORITHMS:
+        names = ", ".join(cls.__name__ for cls in ALGORITHMS)
+        raise ValueError(f"config must be one of {names}, got {type(config).__name__}.")
+    return ALGORITHMS[type(config)]
+
+
 def compute_advantages(batch: Batch, config: LoopConfig, model=None, value_head=None) -> Batch:
-    """The one place the four algorithms differ before the update."""
-    G, mask = config.group_size, batch.mask
-    if isinstance(config, PPOConfig):
-        with torch.no_grad():
-            _, _, values = forward_response(model, batch.gen, value_head)
-        batch.values = values * mask
-        advantages, batch.returns = adv.gae(batch.rewards, batch.values, mask, config.gamma, config.lam)
-        batch.advantages = adv.whiten(advantages, mask)
-    elif isinstance(config, GRPOConfig):
-        batch.advantages = adv.group_advantages(batch.scores, G)  # (N,): the same for every token
-    else:
-        returns = adv.discounted_returns(batch.rewards, mask, config.gamma)  # (N, T) reward-to-go
-        if isinstance(config, RLOOConfig):
-            baseline = _leave_one_out_mean(returns, mask, G)
-        else:
-            baseline = adv.masked_mean(returns, mask, dim=None)  # batch-mean baseline
-        batch.advantages = (returns - baseline) * mask
+    """The algorithm's advantages: (N,) one per response (the same on its every token) or (N, T)."""
+    batch.advantages = algorithm(config).advantages(batch, config, model, value_head)
     return batch
-
-
-def _leave_one_out_mean(returns: torch.Tensor, mask: torch.Tensor, G: int) -> torch.Tensor:
-    """Per position t, the mean return-to-go of the other G−1 samples of the same prompt, (N, T)."""
-    seq_returns = returns[:, 0]  # (N,): the return of the whole response
-    loo = seq_returns - adv.leave_one_out_advantages(seq_returns, G)  # mean of the others
-    return loo[:, None] * mask
 
 
 def policy_loss(config: LoopConfig, batch_slice: dict, logprobs: torch.Tensor, entropy: torch.Tensor):
     """The algorithm's loss on a minibatch, and its stats."""
-    mask, A = batch_slice["mask"], batch_slice["advantages"]
-    if isinstance(config, (GRPOConfig, PPOConfig)):
+    algo, mask, A = algorithm(config), batch_slice["mask"], batch_slice["advantages"]
+    if algo.clipped:
         loss, stats = losses.ppo_clip_loss(logprobs, batch_slice["old_logprobs"], A, mask, config.clip_eps)
     else:
         loss = losses.reinforce_loss(logprobs, A, mask)
         ratio = torch.exp(logprobs - batch_slice["old_logprobs"]).detach()
         stats = {"clipfrac": torch.tensor(0.0), "approx_kl": adv.masked_mean((ratio - 1) - ratio.log(), mask),
                  "ratio_mean": adv.masked_mean(ratio, mask)}
-    if isinstance(config, GRPOConfig) and config.kl_coef > 0:
+    if not algo.kl_in_reward and config.kl_coef > 0:
         kl = adv.masked_mean(losses.kl_k3(logprobs, batch_slice["ref_logprobs"]), mask)
         loss = loss + config.kl_coef * kl
     return loss, stats
@@ -230,7 +292,7 @@ def update(model, value_head, optimizer, batch: Batch, config: LoopConfig, gener
             loss, stats = policy_loss(config, mb, logprobs, entropy)
             stats = {"loss/policy_avg": loss.detach(), "policy/clipfrac_avg": stats["clipfrac"],
                      "policy/approxkl_avg": stats["approx_kl"], "val/ratio": stats["ratio_mean"]}
-            if isinstance(config, PPOConfig):
+            if value_head is not None:
                 vloss, vstats = losses.value_loss(values, mb["values"], mb["returns"], mb["mask"], config.cliprange_value)
                 loss = loss + config.vf_coef * vloss
                 stats.update({"loss/value_avg": vloss.detach(), "val/clipfrac_avg": vstats["clipfrac"]})
@@ -313,10 +375,15 @@ def train(config: LoopConfig, model=None, tokenizer=None, reward_fn=None, ref_mo
     """
     from rlcourse import models, utils
 
-    if not isinstance(config, (ReinforceConfig, RLOOConfig, GRPOConfig, PPOConfig)):
-        raise ValueError(f"config must be a ReinforceConfig, RLOOConfig, GRPOConfig or PPOConfig, got {type(config).__name__}.")
-    if isinstance(config, (RLOOConfig, GRPOConfig)) and config.group_size < 2:
+    algo = algorithm(config)
+    if algo.needs_groups and config.group_size < 2:
         raise ValueError(f"{type(config).__name__} compares samples of the same prompt: group_size must be ≥ 2, got {config.group_size}.")
+    if config.reward_to_go and algo.advantages not in (reinforce_advantages, rloo_advantages):
+        raise ValueError(f"reward_to_go is a REINFORCE/RLOO option; {type(config).__name__} has its own per-token "
+                         "(PPO: GAE) or per-response (GRPO) advantages: leave it False.")
+    if config.gamma != 1.0 and not (algo.value_head or config.reward_to_go):
+        raise ValueError(f"{type(config).__name__} scores each response as one action, so gamma={config.gamma} would do "
+                         "nothing: set reward_to_go=True (REINFORCE/RLOO) to discount per-token rewards, or keep gamma=1.")
     device = torch.device(device) if device is not None else utils.default_device()
     torch.manual_seed(config.seed)
     if model is None:
@@ -324,13 +391,12 @@ def train(config: LoopConfig, model=None, tokenizer=None, reward_fn=None, ref_mo
     model.to(device)
     ref_model = (ref_model or copy.deepcopy(model)).to(device).eval().requires_grad_(False)
     reward_fn = reward_fn or rewards.gold_reward
-    value_head = ValueHead(model.config.hidden_size).to(device) if isinstance(config, PPOConfig) else None
+    value_head = ValueHead(model.config.hidden_size).to(device) if algo.value_head else None
     params = list(model.parameters()) + (list(value_head.parameters()) if value_head is not None else [])
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0)
     kl_ctl = AdaptiveKLController(config.kl_coef, getattr(config, "target_kl", 1.0), getattr(config, "kl_horizon", 100))
     generator = torch.Generator().manual_seed(config.seed)
-    # GRPO puts β into the loss (k3 term), not into the reward
-    reward_kl_coef = 0.0 if isinstance(config, GRPOConfig) else config.kl_coef
+    reward_kl_coef = config.kl_coef if algo.kl_in_reward else 0.0  # GRPO: β goes into the loss (k3)
 
     history = []
     bar = tqdm(range(config.num_steps), desc=type(config).__name__.replace("Config", ""), disable=not progress)
@@ -341,10 +407,10 @@ def train(config: LoopConfig, model=None, tokenizer=None, reward_fn=None, ref_mo
         batch = compute_advantages(batch, config, model, value_head)
         metrics = {"step": step, **diagnostics(batch, reward_kl_coef)}
         metrics.update(update(model, value_head, optimizer, batch, config, generator))
-        metrics["kl_coef"] = config.kl_coef if isinstance(config, GRPOConfig) else reward_kl_coef
+        metrics["kl_coef"] = reward_kl_coef if algo.kl_in_reward else config.kl_coef
         metrics["time/step_seconds"] = time.perf_counter() - start
         _check_finite(step, metrics, config.explode_threshold)
-        if isinstance(config, PPOConfig) and config.adaptive_kl:
+        if getattr(config, "adaptive_kl", False):
             reward_kl_coef = kl_ctl.update(metrics["objective/kl"])
         history.append(metrics)
         bar.set_postfix(gold=f"{metrics['gold/reward']:.2f}", kl=f"{metrics['objective/kl']:.2f}")

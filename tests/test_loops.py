@@ -49,21 +49,58 @@ def test_dense_rewards_sum_to_the_gold_score(fresh):
 
 @pytest.mark.parametrize("config_cls", [loops.RLOOConfig, loops.GRPOConfig, loops.ReinforceConfig])
 def test_sequence_level_advantages_match_their_definitions(fresh, config_cls):
+    """One advantage per response, from a naive loop over the papers' definitions: RLOO (Ahmadian et al.
+    2024) R_i − mean of the other samples of its prompt, REINFORCE R_i − mean of the other responses of the
+    batch, with R_i = score_i − β Σ_t KL_t; GRPO the group-normalised score (its KL is in the loss)."""
     model, tokenizer = fresh
-    config = config_cls(**SMALL)
-    batch = loops.score(small_batch(model, tokenizer, config), rewards.gold_reward, config, kl_coef=0.0)
+    config = config_cls(**SMALL, kl_coef=0.1)
+    kl_coef = config.kl_coef if loops.algorithm(config).kl_in_reward else 0.0
+    batch = loops.score(small_batch(model, tokenizer, config), rewards.gold_reward, config, kl_coef=kl_coef)
     batch = loops.compute_advantages(batch, config)
-    R, mask = batch.scores, batch.mask
+    N, G = batch.mask.shape[0], config.group_size
+    R = [float(batch.scores[i]) - 0.1 * float(((batch.old_logprobs[i] - batch.ref_logprobs[i]) * batch.mask[i]).sum())
+         for i in range(N)]
     if config_cls is loops.GRPOConfig:
-        torch.testing.assert_close(batch.advantages, adv.group_advantages(R, config.group_size))
-    else:
-        # with γ = 1 and no KL term, the return-to-go at the first token is the score itself
-        first = batch.advantages[:, 0]
-        expected = adv.leave_one_out_advantages(R, 2) if config_cls is loops.RLOOConfig else None
-        if expected is None:
-            baseline = adv.masked_mean(adv.discounted_returns(batch.rewards, mask, 1.0), mask)
-            expected = R - baseline
-        torch.testing.assert_close(first, expected, atol=1e-5, rtol=0)
+        torch.testing.assert_close(batch.advantages, adv.group_advantages(batch.scores, G))
+        return
+    expected = []
+    for i in range(N):
+        others = [j for j in (range(N) if config_cls is loops.ReinforceConfig else range(i // G * G, i // G * G + G)) if j != i]
+        expected.append(R[i] - sum(R[j] for j in others) / len(others))
+    assert batch.advantages.shape == (N,)  # one advantage per response, applied to every token by the loss
+    torch.testing.assert_close(batch.advantages, torch.tensor(expected), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("config_cls", [loops.RLOOConfig, loops.ReinforceConfig])
+def test_reward_to_go_option_has_a_per_position_leave_one_out_baseline(fresh, config_cls):
+    model, tokenizer = fresh
+    config = config_cls(**SMALL, reward_to_go=True, gamma=0.9, dense=True)
+    batch = loops.score(small_batch(model, tokenizer, config), rewards.gold_reward, config, kl_coef=0.05)
+    batch = loops.compute_advantages(batch, config)
+    r, m = batch.rewards.tolist(), batch.mask.tolist()
+    N, T, G = len(r), len(r[0]), config.group_size
+    returns = [[sum(0.9 ** (k - t) * r[i][k] * m[i][k] for k in range(t, T)) * m[i][t] for t in range(T)] for i in range(N)]
+    group = (lambda i: range(N)) if config_cls is loops.ReinforceConfig else (lambda i: range(i // G * G, i // G * G + G))
+    expected = [[(returns[i][t] - sum(returns[j][t] for j in group(i) if j != i) / (len(group(i)) - 1)) * m[i][t]
+                 for t in range(T)] for i in range(N)]
+    torch.testing.assert_close(batch.advantages, torch.tensor(expected), atol=1e-5, rtol=0)
+
+
+def test_algorithm_table_says_where_the_kl_goes_and_which_loss():
+    table = loops.ALGORITHMS
+    assert set(table) == {loops.ReinforceConfig, loops.RLOOConfig, loops.GRPOConfig, loops.PPOConfig}
+    assert [c.__name__ for c in table if table[c].kl_in_reward] == ["ReinforceConfig", "RLOOConfig", "PPOConfig"]
+    assert [c.__name__ for c in table if table[c].clipped] == ["GRPOConfig", "PPOConfig"]
+    assert [c.__name__ for c in table if table[c].value_head] == ["PPOConfig"]
+    with pytest.raises(ValueError, match="config must be one of ReinforceConfig"):
+        loops.algorithm(loops.LoopConfig())
+
+
+def test_discounting_a_one_action_response_is_refused():
+    with pytest.raises(ValueError, match="set reward_to_go=True"):
+        loops.train(loops.RLOOConfig(**SMALL, gamma=0.9), progress=False)
+    with pytest.raises(ValueError, match="reward_to_go is a REINFORCE/RLOO option"):
+        loops.train(loops.GRPOConfig(**SMALL, reward_to_go=True), progress=False)
 
 
 def test_ppo_advantages_are_whitened_gae(fresh):
