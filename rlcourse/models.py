@@ -177,17 +177,33 @@ def count_parameters(model: torch.nn.Module) -> dict[str, int]:
     return counts
 
 
+# Which part of the network a module belongs to, tested on each component of a parameter's path
+# (not on substrings of the whole name: "post_attention_layernorm" is a norm, not attention).
+# Norms first, as a norm can sit inside a block named after attention.
+_PARTS = (
+    ("norm", lambda c: "norm" in c or c.startswith("ln_")),  # Llama *_layernorm / norm, GPT-2 ln_1, ln_2, ln_f
+    ("embedding", lambda c: c.startswith("embed") or c in ("wte", "wpe", "lm_head")),
+    ("attention", lambda c: c in ("self_attn", "attn", "attention")),
+    ("mlp", lambda c: c in ("mlp", "feed_forward")),
+)
+
+
 def parameter_kind(name: str) -> tuple[str, str]:
     """Which part of the network a named parameter belongs to, and whether it is a weight or a bias.
+
+    The part is read from the module path (``model.layers.0.self_attn.q_proj`` → attention), one
+    component at a time; the last component (``weight``/``bias``) gives the kind.
 
     Example:
         >>> parameter_kind("model.layers.0.self_attn.q_proj.bias")
         ('attention', 'bias')
+        >>> parameter_kind("model.layers.0.post_attention_layernorm.weight")
+        ('norm', 'weight')
     """
-    kind = "bias" if name.endswith("bias") else "weight"
-    for part, keys in (("embedding", ("embed", "wte", "wpe", "lm_head")), ("attention", ("attn", "attention")),
-                       ("mlp", ("mlp", "fc", "c_proj")), ("norm", ("norm", "ln_"))):
-        if any(k in name for k in keys):
+    *modules, last = name.split(".")
+    kind = "bias" if last == "bias" else "weight"
+    for part, belongs in _PARTS:
+        if any(belongs(component) for component in modules):
             return part, kind
     return "other", kind
 

@@ -55,7 +55,7 @@ def learning_curves(runs: dict[str, list[list[dict]]], metric: str = "gold/rewar
         line, = ax.plot(steps, values.mean(0), label=f"{label} ({len(histories)} seed{'s' if len(histories) > 1 else ''})")
         if len(histories) > 1:
             ax.fill_between(steps, values.min(0), values.max(0), color=line.get_color(), alpha=0.2)
-    ax.set_xlabel("RL step")
+    ax.set_xlabel("RL step" + (f" (each curve a {window}-step moving average)" if window > 1 else ""))
     ax.set_ylabel(METRIC_LABELS.get(metric, metric))
     ax.set_title(title or f"{METRIC_LABELS.get(metric, metric)} during training")
     ax.legend(fontsize=8)
@@ -64,20 +64,25 @@ def learning_curves(runs: dict[str, list[list[dict]]], metric: str = "gold/rewar
 
 def reward_vs_kl(runs: dict[str, list[dict]], metrics=("objective/scores", "gold/reward"), ax=None, window: int = 5,
                  title: str = "Reward as the policy moves away from the reference"):
-    """Reward(s) against KL to the reference, one line per run and metric (over-optimisation shows here)."""
+    """Rewards against KL to the reference, one line per run and metric (over-optimisation shows here).
+
+    Each metric gets its own y-axis (the first on the left, the next on the right), since a learned
+    reward model and the gold reward are on different scales. Returns the left axis.
+    """
     ax = ax or plt.subplots(figsize=(6, 3.5))[1]
+    axes = [ax] + [ax.twinx() for _ in metrics[1:]]
     styles = ["-", "--", ":"]
+    lines = []
     for label, history in runs.items():
         kl = smooth(metric_matrix([history], "objective/kl"), window)[0]
-        color = None
-        for metric, style in zip(metrics, styles):
+        for metric, style, axis in zip(metrics, styles, axes):
             y = smooth(metric_matrix([history], metric), window)[0]
-            line, = ax.plot(kl, y, style, color=color, label=f"{label}: {METRIC_LABELS.get(metric, metric)}")
-            color = line.get_color()
-    ax.set_xlabel(METRIC_LABELS["objective/kl"])
-    ax.set_ylabel("reward")
+            lines += axis.plot(kl, y, style, color=f"C{len(lines)}", label=f"{label}: {METRIC_LABELS.get(metric, metric)}")
+    ax.set_xlabel(METRIC_LABELS["objective/kl"] + (f" ({window}-step moving averages)" if window > 1 else ""))
+    for metric, axis in zip(metrics, axes):
+        axis.set_ylabel(METRIC_LABELS.get(metric, metric))
     ax.set_title(title)
-    ax.legend(fontsize=7)
+    ax.legend(lines, [line.get_label() for line in lines], fontsize=7)
     return ax
 
 

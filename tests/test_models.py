@@ -144,3 +144,26 @@ def test_pretrain_reproduces_the_shipped_loss_curve(tmp_path):
     assert models.count_parameters(reloaded) == shipped["parameters"]
     written = json.loads((tmp_path / "training_stats.json").read_text())
     assert written["steps_trained"] == curve["steps"] and written["num_steps"] == shipped["num_steps"]
+
+
+def test_parameter_kind_reads_the_module_path_of_every_parameter(tiny):
+    """Every parameter of the tiny Llama and of a GPT-2 config, against a hand-written expectation:
+    a norm inside an attention-named module (post_attention_layernorm) is a norm."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    expected_llama = {"embed_tokens": "embedding", "q_proj": "attention", "k_proj": "attention", "v_proj": "attention",
+                      "o_proj": "attention", "gate_proj": "mlp", "up_proj": "mlp", "down_proj": "mlp",
+                      "input_layernorm": "norm", "post_attention_layernorm": "norm", "norm": "norm"}
+    model, _ = tiny
+    for name, _ in model.named_parameters():
+        module, last = name.split(".")[-2:]
+        assert models.parameter_kind(name) == (expected_llama[module], "bias" if last == "bias" else "weight"), name
+    assert models.parameter_table(model) == {("embedding", "weight"): 61184, ("attention", "weight"): 131072,
+                                             ("attention", "bias"): 1024, ("mlp", "weight"): 393216,
+                                             ("mlp", "bias"): 2304, ("norm", "weight"): 640}
+    expected_gpt2 = {"wte": "embedding", "wpe": "embedding", "ln_1": "norm", "ln_2": "norm", "ln_f": "norm",
+                     "c_attn": "attention", "attn.c_proj": "attention", "c_fc": "mlp", "mlp.c_proj": "mlp"}
+    gpt2 = GPT2LMHeadModel(GPT2Config(n_layer=2, n_embd=16, n_head=2, vocab_size=50, n_positions=8))
+    for name, _ in gpt2.named_parameters():
+        key = next(k for k in expected_gpt2 if f".{k}." in f".{name}")
+        assert models.parameter_kind(name) == (expected_gpt2[key], "bias" if name.endswith("bias") else "weight"), name

@@ -1,0 +1,32 @@
+"""Plots: each reward on its own axis, and the smoothing named where curves are smoothed."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+
+from rlcourse import plotting  # noqa: E402
+
+HISTORY = [{"objective/kl": 0.5 * i, "objective/scores": 0.1 * i, "gold/reward": 0.02 * i - 0.1} for i in range(20)]
+
+
+def test_reward_vs_kl_gives_the_proxy_and_the_gold_reward_their_own_axes():
+    ax = plotting.reward_vs_kl({"run": HISTORY}, window=5)
+    axes = ax.figure.axes
+    assert len(axes) == 2  # the learned reward model and the gold reward are on different scales
+    assert [a.get_ylabel() for a in axes] == [plotting.METRIC_LABELS["objective/scores"], plotting.METRIC_LABELS["gold/reward"]]
+    assert "5-step moving average" in ax.get_xlabel()
+    assert len(ax.get_legend().get_texts()) == 2  # one legend names both lines
+    plt.close(ax.figure)
+
+
+def test_learning_curves_name_the_smoothing_and_count_seeds():
+    ax = plotting.learning_curves({"A": [HISTORY]}, "gold/reward", window=5)
+    assert "5-step moving average" in ax.get_xlabel()
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["A (1 seed)"]
+    plt.close(ax.figure)
+    ax = plotting.learning_curves({"A": [HISTORY, HISTORY]}, "gold/reward", window=1)
+    assert "moving average" not in ax.get_xlabel()
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["A (2 seeds)"]
+    plt.close(ax.figure)
