@@ -303,10 +303,10 @@ def test_kernel_input_output_roundtrip(tmp_path):
         (tmp_path / sub).mkdir()
     ex = spec.exercise("hw3.gae")
     cases = spec.draw_cases(ex, SEED, public=False)
-    kernel.write_inputs(ex.id, cases, tmp_path / "inputs")
-    kernel.run(ex.id, lambda **kw: reference(**kw), str(tmp_path))
+    grader.write_inputs(ex.id, cases, tmp_path / "inputs")
+    kernel.run(ex.id, "function", lambda **kw: reference(**kw), str(tmp_path))
     assert grader.verdict_function(ex, cases, tmp_path / "outputs")[0]
-    kernel.run(ex.id, lambda **kw: tuple(x + 1e-3 for x in reference(**kw)), str(tmp_path))
+    kernel.run(ex.id, "function", lambda **kw: tuple(x + 1e-3 for x in reference(**kw)), str(tmp_path))
     ok, reason = grader.verdict_function(ex, cases, tmp_path / "outputs")
     assert not ok and "values off" in reason
     assert torch.isfinite(torch.tensor(1.0))
