@@ -11,12 +11,14 @@ For each submission (in its own worker process when ``jobs > 1``):
    a deleted answer scores 0, a duplicated one is reported and the last copy is graded.
 3. **Static check** each answer (:mod:`rlcourse.grading.static`): an answer that calls or
    imports the reference, or reaches for files, ``exec`` or the kernel, is flagged, scores
-   0 and is not run.
-4. **Execute** in a fresh Jupyter kernel (nbclient) with a scrubbed environment, a temporary
-   working directory (no ``solutions/`` in it), a per-cell and a per-submission time limit
-   and an output cap. After each answer a harness cell (:mod:`rlcourse.grading.kernel`)
-   evaluates the student's function on inputs drawn from the secret per-run seed and
-   writes plain numbers. A cell that hangs, kills the kernel, floods output or stops the
+   0 and is not run. A courtesy for honest mistakes; the sandbox is the defence.
+4. **Execute** in a fresh Jupyter kernel (nbclient) confined by the operating system
+   (:mod:`rlcourse.grading.sandbox`, docs/sandbox.md: Landlock, namespaces, seccomp, rlimits),
+   with a scrubbed environment, a temporary working directory, a per-cell and a per-submission
+   time limit and an output cap. The kernel never loads ``rlcourse``: a prelude loads the
+   harness (:mod:`rlcourse.grading.kernel`) by path and gives the template's cells stubs made
+   of plain data. After each answer a harness cell evaluates the student's function on inputs
+   drawn from the secret per-run seed and writes plain data. A cell that hangs, kills the kernel, floods output or stops the
    harness from running costs its exercise only: the run restarts in a new kernel without it.
 5. **Decide** in this process: the numbers are compared with the reference computed here;
    trained weights are loaded here and measured with the gold reward here.
