@@ -309,6 +309,8 @@ def run_plan(plan: list[_Planned], workdir: Path, limits: Limits) -> dict[str, s
         except Exception as err:  # noqa: BLE001 - a kernel that would not start or stop
             if problem is None:
                 problem = (None, "crashed", f"the kernel failed ({type(err).__name__}: {str(err)[:120]})")
+        finally:
+            _shutdown(km)
         if problem is None:
             return failed
         index, status, reason = problem
@@ -321,6 +323,18 @@ def run_plan(plan: list[_Planned], workdir: Path, limits: Limits) -> dict[str, s
             return failed
         failed[owner] = f"{status}: {reason}"
     return failed
+
+
+def _shutdown(km) -> None:
+    """Kill the kernel (nbclient leaves a kernel manager it was given running); the launcher's
+    death takes the whole PID namespace with it."""
+    from jupyter_core.utils import run_sync
+
+    try:
+        if run_sync(km.is_alive)():
+            run_sync(km.shutdown_kernel)(now=True)
+    except Exception:  # noqa: BLE001 - a kernel already gone
+        pass
 
 
 def _death(workdir: Path, limits: Limits) -> tuple[str, str]:
