@@ -144,3 +144,14 @@ def test_no_sandbox_is_refused_with_one_sentence(monkeypatch, tmp_path):
     monkeypatch.setattr(sandbox, "problem", lambda: "the kernel has no Landlock")
     with pytest.raises(sandbox.SandboxUnavailable, match="--no-sandbox"):
         grader.grade(HW3, [submit(tmp_path, "x", {})], tmp_path / "grades", progress=False)
+
+
+def test_cpu_time_cap(tmp_path):
+    """An endless loop under a small CPU cap: the kernel is killed by SIGXCPU, status cpu-limit; the
+    other exercises run again in a fresh kernel and get full marks."""
+    endless = GAE + "    while True:\n        pass"
+    solutions = {ex: solution_source(ex) for ex in FULL}
+    path = submit(tmp_path, "spinner", {**solutions, "hw3.gae": endless})
+    limits = grader.Limits(cell_timeout=120, submission_timeout=300, static_check=False, cpu_seconds=8)
+    rows = grader.grade(HW3, [path], tmp_path / "grades", seed=1234, limits=limits, progress=False)
+    assert grades_of(rows, "spinner") == {**FULL, "hw3.gae": (0.0, "cpu-limit")}

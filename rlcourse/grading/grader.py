@@ -342,7 +342,7 @@ def _death(workdir: Path, limits: Limits) -> tuple[str, str]:
     import signal
 
     ending = sandbox.kernel_ending(workdir)
-    if ending.get("signal") == signal.SIGXCPU:
+    if ending.get("signal") in (signal.SIGXCPU, signal.SIGKILL) and ending.get("cpu_seconds", 0) >= limits.cpu_seconds:
         return "cpu-limit", f"the kernel used its {limits.cpu_seconds} s of CPU time"
     if ending.get("signal") == signal.SIGXFSZ:
         return "error", f"a file grew past the sandbox's {limits.file_bytes // 1_000_000} MB limit"

@@ -166,12 +166,13 @@ def enter_namespaces() -> None:
 
 
 def set_limits(limits: dict) -> None:
-    """Soft = hard limits, so the confined process cannot raise them again."""
+    """Soft = hard limits, so the confined process cannot raise them again (for CPU time the hard
+    limit is 1 s above: SIGXCPU, then SIGKILL)."""
     for name, key in (("RLIMIT_AS", "address_space"), ("RLIMIT_CPU", "cpu_seconds"), ("RLIMIT_FSIZE", "file_size"),
                       ("RLIMIT_NOFILE", "open_files"), ("RLIMIT_NPROC", "processes"), ("RLIMIT_CORE", "core")):
         if limits.get(key) is not None:
             value = int(limits[key])
-            resource.setrlimit(getattr(resource, name), (value, value))
+            resource.setrlimit(getattr(resource, name), (value, value + 1 if key == "cpu_seconds" else value))
 
 
 def probe() -> str | None:
@@ -229,9 +230,11 @@ def main(argv: list[str]) -> int:
 
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, forward)
+    cpu = 0.0
     while True:
         try:
-            _, status = os.waitpid(child, 0)
+            _, status, usage = os.wait4(child, 0)
+            cpu = usage.ru_utime + usage.ru_stime
             break
         except ChildProcessError:
             status = 0
@@ -239,6 +242,9 @@ def main(argv: list[str]) -> int:
         except InterruptedError:
             continue
     ending = {"signal": os.WTERMSIG(status)} if os.WIFSIGNALED(status) else {"exit": os.WEXITSTATUS(status)}
+    # the kernel is its namespace's init, which ignores SIGXCPU: the CPU cap ends it with the hard
+    # limit's SIGKILL, so the CPU time it used says which limit that was
+    ending["cpu_seconds"] = round(cpu, 1)
     try:
         with open(policy["exit_file"], "w", encoding="utf-8") as f:
             json.dump(ending, f)
