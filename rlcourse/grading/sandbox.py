@@ -52,7 +52,7 @@ def require() -> None:
     """Raise :class:`SandboxUnavailable` with one sentence when kernels cannot be confined here."""
     why = problem()
     if why:
-        raise SandboxUnavailable(f"rlcourse grade will not run student code unconfined: {why}; grade on a Linux "
+        raise SandboxUnavailable(f"student code will not run unconfined here: {why}; grade on a Linux "
                                  "machine with Landlock (kernel 5.13 or newer) and user namespaces, or pass "
                                  "--no-sandbox to grade anyway without isolation.")
 
