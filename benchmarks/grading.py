@@ -5,7 +5,7 @@ solution (full marks), a wrong answer (the solution's result times 1.01, or no q
 zero) or the untouched stub (zero). The script prints the wall-clock seconds of the grading
 command and checks every grade against the expected one.
 
-    .venv/bin/python benchmarks/grading.py [--homework hw1_policy] [--n 30] [--jobs 2]
+    .venv/bin/python benchmarks/grading.py [--homework hw1_policy] [--n 30] [--jobs 2] [--no-sandbox]
 """
 
 from __future__ import annotations
@@ -75,6 +75,7 @@ def main() -> None:
     parser.add_argument("--homework", default="hw1_policy")
     parser.add_argument("--n", type=int, default=30)
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--no-sandbox", action="store_true", help="grade unconfined (to measure the sandbox's cost)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         subs, out = Path(tmp) / "subs", Path(tmp) / "grades"
@@ -82,7 +83,7 @@ def main() -> None:
         expected = make_submissions(args.homework, args.n, subs)
         command = [sys.executable, "-m", "rlcourse.cli", "grade", "--assignment",
                    str(ROOT / "solutions" / f"{args.homework}.ipynb"), "--out", str(out), "--jobs", str(args.jobs),
-                   "--seed", "7", str(subs)]
+                   "--seed", "7", *(["--no-sandbox"] if args.no_sandbox else []), str(subs)]
         start = time.perf_counter()
         result = subprocess.run(command, capture_output=True, text=True)
         seconds = time.perf_counter() - start

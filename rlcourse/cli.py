@@ -50,7 +50,8 @@ def _grade(args: argparse.Namespace) -> int:
     from rlcourse.grading.grader import Limits, grade
 
     utils.quiet()  # no "Loading weights" bars between the grading progress bar's updates
-    limits = Limits(cell_timeout=args.cell_timeout, submission_timeout=args.submission_timeout)
+    limits = Limits(cell_timeout=args.cell_timeout, submission_timeout=args.submission_timeout,
+                    sandbox=not args.no_sandbox, memory_bytes=int(args.memory_gb * 1e9))
     rows = grade(args.assignment, args.submissions, args.out, jobs=args.jobs, seed=args.seed, limits=limits)
     students = sorted({r["student"] for r in rows})
     for student in students:
@@ -76,6 +77,9 @@ def _add_grading_commands(sub) -> None:
                                                           "pass the gradebook's seed to re-grade identically)")
     p.add_argument("--cell-timeout", type=float, default=60.0, help="seconds per cell")
     p.add_argument("--submission-timeout", type=float, default=900.0, help="seconds per submission")
+    p.add_argument("--memory-gb", type=float, default=3.0, help="address-space cap of each student kernel, in GB")
+    p.add_argument("--no-sandbox", action="store_true", help="grade even where the OS cannot confine student code "
+                                                               "(prints a warning; see docs/sandbox.md)")
     p.add_argument("submissions", nargs="+", help="submission .ipynb files or folders of them")
     p.set_defaults(func=_grade)
 

@@ -11,12 +11,14 @@ For each submission (in its own worker process when ``jobs > 1``):
    a deleted answer scores 0, a duplicated one is reported and the last copy is graded.
 3. **Static check** each answer (:mod:`rlcourse.grading.static`): an answer that calls or
    imports the reference, or reaches for files, ``exec`` or the kernel, is flagged, scores
-   0 and is not run.
-4. **Execute** in a fresh Jupyter kernel (nbclient) with a scrubbed environment, a temporary
-   working directory (no ``solutions/`` in it), a per-cell and a per-submission time limit
-   and an output cap. After each answer a harness cell (:mod:`rlcourse.grading.kernel`)
-   evaluates the student's function on inputs drawn from the secret per-run seed and
-   writes plain numbers. A cell that hangs, kills the kernel, floods output or stops the
+   0 and is not run. A courtesy for honest mistakes; the sandbox is the defence.
+4. **Execute** in a fresh Jupyter kernel (nbclient) confined by the operating system
+   (:mod:`rlcourse.grading.sandbox`, docs/sandbox.md: Landlock, namespaces, seccomp, rlimits),
+   with a scrubbed environment, a temporary working directory, a per-cell and a per-submission
+   time limit and an output cap. The kernel never loads ``rlcourse``: a prelude loads the
+   harness (:mod:`rlcourse.grading.kernel`) by path and gives the template's cells stubs made
+   of plain data. After each answer a harness cell evaluates the student's function on inputs
+   drawn from the secret per-run seed and writes plain data. A cell that hangs, kills the kernel, floods output or stops the
    harness from running costs its exercise only: the run restarts in a new kernel without it.
 5. **Decide** in this process: the numbers are compared with the reference computed here;
    trained weights are loaded here and measured with the gold reward here.
@@ -44,10 +46,12 @@ from pathlib import Path
 
 import nbformat
 
-from rlcourse.grading import spec, static
+from rlcourse.grading import sandbox, spec, static
 from rlcourse.grading.build import answer_cells
 
-GRADEBOOK_COLUMNS = ["student", "exercise", "points", "max", "status", "reason", "sha256", "seed", "grader_version"]
+# `isolation` came last, so readers of the older columns keep working
+GRADEBOOK_COLUMNS = ["student", "exercise", "points", "max", "status", "reason", "sha256", "seed", "grader_version",
+                     "isolation"]
 MAX_NOTEBOOK_BYTES = 20_000_000
 MAX_RESULT_BYTES = 50_000_000
 
@@ -62,6 +66,12 @@ class Limits:
     output_bytes: int = 2_000_000  # the most output the kernel may send back
     threads: int = 1  # torch threads inside the kernel
     static_check: bool = True  # turn off only to test the runtime defences on their own
+    sandbox: bool = True  # confine the kernel (docs/sandbox.md); False only with --no-sandbox
+    memory_bytes: int = 3_000_000_000  # address space of the kernel process (RLIMIT_AS)
+    cpu_seconds: int = 900  # CPU time of one kernel process (RLIMIT_CPU); restarts get a fresh one
+    file_bytes: int = 200_000_000  # largest file the kernel may write (RLIMIT_FSIZE)
+    processes: int = 512  # tasks (threads count) of the grading user in the kernel's namespace (RLIMIT_NPROC;
+    # root ignores it); new processes are refused anyway by the seccomp filter, threads are not
 
 
 @dataclass
@@ -71,10 +81,12 @@ class Row:
     points: float
     max: float
     status: str  # "ok" | "wrong" | "error" | "missing" | "flagged" | "timeout" | "crashed" | "output-limit" | "invalid"
+    # | "memory-limit" | "process-limit" | "cpu-limit"
     reason: str
     sha256: str
     seed: int
     grader_version: str
+    isolation: str  # sandbox.ISOLATION, or sandbox.NO_ISOLATION under --no-sandbox
 
 
 @dataclass
@@ -189,29 +201,23 @@ def _scrubbed_env(home: Path, threads: int) -> dict[str, str]:
         "LANG": "C.UTF-8", "PYTHONHASHSEED": "0", "PYTHONNOUSERSITE": "1", "PYTHONDONTWRITEBYTECODE": "1",
         "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "TOKENIZERS_PARALLELISM": "false",
         "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HOME": str(home / ".hf"), "MPLBACKEND": "Agg",
-        "JUPYTER_PLATFORM_DIRS": "1",
+        "JUPYTER_PLATFORM_DIRS": "1", "TMPDIR": str(home / "tmp"),
     }
 
 
-def _harness_source(exercise_id: str, function: str, workdir: Path, threads: int) -> str:
+def _harness_source(exercise: spec.Exercise, workdir: Path, threads: int) -> str:
     return (f"# rlcourse grader harness (not student code)\nimport torch as _rlc_torch\n_rlc_torch.set_num_threads({threads})\n"
-            f"import rlcourse.grading.kernel as _rlc_kernel\n"
-            f"_rlc_kernel.run({exercise_id!r}, globals().get({function!r}), {str(workdir)!r})")
+            f"_rlc_kernel.run({exercise.id!r}, {exercise.kind!r}, globals().get({exercise.function!r}), {str(workdir)!r})")
 
 
-def _prelude_source(template: Template) -> str:
-    traps: dict[str, list[str]] = {}
-    for module, names in (("rlcourse.policy", ["token_logprobs", "sequence_logprob", "model_logits", "response_logits"]),
-                          ("rlcourse.rewards", ["bradley_terry_loss", "preference_accuracy", "train_reward_model"]),
-                          ("rlcourse.advantages", ["discounted_returns", "gae"]),
-                          ("rlcourse.losses", ["ppo_clip_loss", "value_loss", "kl_k3"]),
-                          ("rlcourse.models", ["count_parameters"]),
-                          ("rlcourse.widgets", ["next_token_distribution"]),
-                          ("rlcourse.grading.references", ["sampling_distribution", "kl_penalized_rewards",
-                                                           "count_weights_and_biases"])):
-        traps[module] = names
-    return ("# rlcourse grader prelude (not student code)\nimport rlcourse.grading.kernel as _rlc_kernel\n"
-            f"_rlc_kernel.install_traps({traps!r})")
+def _prelude_source(workdir: Path) -> str:
+    """Load the harness by path (the sandbox lets the kernel read that one file of the package) and
+    give the template's cells their stubs of ``rlcourse``: the real package never loads in the kernel."""
+    return ("# rlcourse grader prelude (not student code)\nimport importlib.util as _rlc_util, sys as _rlc_sys\n"
+            f"_rlc_spec = _rlc_util.spec_from_file_location('_rlc_kernel', {str(sandbox.HARNESS)!r})\n"
+            "_rlc_kernel = _rlc_util.module_from_spec(_rlc_spec)\n_rlc_sys.modules['_rlc_kernel'] = _rlc_kernel\n"
+            "_rlc_spec.loader.exec_module(_rlc_kernel)\n"
+            f"_rlc_kernel.install_stubs({str(workdir)!r})")
 
 
 @dataclass
@@ -225,7 +231,7 @@ class _Planned:
 def build_plan(template: Template, answers: dict[str, str], excluded: set[str], workdir: Path, limits: Limits) -> list[_Planned]:
     """The cells to run: prelude, the template's given cells, the student's answers, one harness per exercise."""
     # the prelude and the template's setup cells import torch: slow on a busy machine, and not the student's doing
-    plan = [_Planned(None, "prelude", _prelude_source(template), max(limits.cell_timeout, limits.setup_timeout))]
+    plan = [_Planned(None, "prelude", _prelude_source(workdir), max(limits.cell_timeout, limits.setup_timeout))]
     owner = None
     for cell in template.nb.cells:
         if cell.cell_type != "code":
@@ -241,7 +247,7 @@ def build_plan(template: Template, answers: dict[str, str], excluded: set[str], 
             plan.append(_Planned(ex, "answer", answers[ex], limits.cell_timeout))
             spec_ex = spec.exercise(ex)
             timeout = spec_ex.time_limit if spec_ex.kind.startswith("train") else limits.cell_timeout
-            plan.append(_Planned(ex, "harness", _harness_source(ex, spec_ex.function, workdir, limits.threads), timeout))
+            plan.append(_Planned(ex, "harness", _harness_source(spec_ex, workdir, limits.threads), timeout))
         else:
             setup = owner is None
             plan.append(_Planned(owner, "given", cell.source,
@@ -265,14 +271,15 @@ def run_plan(plan: list[_Planned], workdir: Path, limits: Limits) -> dict[str, s
         cells = [nbformat.v4.new_code_cell(p.source) for p in plan]
         nb = nbformat.v4.new_notebook(cells=cells)
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-        client = _client_class()(nb, kernel_name="python3", allow_errors=True, timeout=limits.cell_timeout,
+        env = _scrubbed_env(workdir / "home", limits.threads)
+        km = sandbox.kernel_manager(workdir, env, limits, confined=limits.sandbox)
+        client = _client_class()(nb, km=km, kernel_name="python3", allow_errors=True, timeout=limits.cell_timeout,
                                  interrupt_on_timeout=False, startup_timeout=120, record_timing=False)
         client.output_limit = limits.output_bytes
         problem = None
         try:
             client.reset_execution_trackers()
-            with client.setup_kernel(cwd=str(workdir), env=_scrubbed_env(workdir / "home", limits.threads),
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
+            with client.setup_kernel(cwd=str(workdir), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
                 for index, planned in enumerate(plan):
                     if planned.owner in failed:
                         continue
@@ -290,7 +297,7 @@ def run_plan(plan: list[_Planned], workdir: Path, limits: Limits) -> dict[str, s
                         problem = (index, "timeout", f"a cell ran longer than {client.timeout} s (an endless loop?)")
                         break
                     except DeadKernelError:
-                        problem = (index, "crashed", "the kernel died (os._exit, a crash, or out of memory)")
+                        problem = (index, *_death(workdir, limits))
                         break
                     if client.over_limit:
                         problem = (index, "output-limit", f"output over {limits.output_bytes // 1000} kB")
@@ -302,6 +309,8 @@ def run_plan(plan: list[_Planned], workdir: Path, limits: Limits) -> dict[str, s
         except Exception as err:  # noqa: BLE001 - a kernel that would not start or stop
             if problem is None:
                 problem = (None, "crashed", f"the kernel failed ({type(err).__name__}: {str(err)[:120]})")
+        finally:
+            _shutdown(km)
         if problem is None:
             return failed
         index, status, reason = problem
@@ -314,6 +323,72 @@ def run_plan(plan: list[_Planned], workdir: Path, limits: Limits) -> dict[str, s
             return failed
         failed[owner] = f"{status}: {reason}"
     return failed
+
+
+def _shutdown(km) -> None:
+    """Kill the kernel (nbclient leaves a kernel manager it was given running); the launcher's
+    death takes the whole PID namespace with it."""
+    from jupyter_core.utils import run_sync
+
+    try:
+        if run_sync(km.is_alive)():
+            run_sync(km.shutdown_kernel)(now=True)
+    except Exception:  # noqa: BLE001 - a kernel already gone
+        pass
+
+
+def _death(workdir: Path, limits: Limits) -> tuple[str, str]:
+    """``(status, reason)`` of a kernel that died, from how the sandbox launcher saw it end."""
+    import signal
+
+    ending = sandbox.kernel_ending(workdir)
+    if ending.get("signal") in (signal.SIGXCPU, signal.SIGKILL) and ending.get("cpu_seconds", 0) >= limits.cpu_seconds:
+        return "cpu-limit", f"the kernel used its {limits.cpu_seconds} s of CPU time"
+    if ending.get("signal") == signal.SIGXFSZ:
+        return "error", f"a file grew past the sandbox's {limits.file_bytes // 1_000_000} MB limit"
+    return "crashed", "the kernel died (os._exit, a crash, or out of memory)"
+
+
+# ----------------------------------------------------------------------------- inputs (grader process)
+
+
+def write_inputs(exercise_id: str, cases: list[dict], inputs: Path) -> None:
+    """Write ``cases`` (kwargs dicts) as safetensors + a JSON layout; models as plain descriptions."""
+    from safetensors.torch import save_file
+    import torch
+
+    tensors, layout = {}, []
+    for i, case in enumerate(cases):
+        entry = {}
+        for name, value in case.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"c{i}.{name}"] = value.contiguous()
+                entry[name] = {"tensor": f"c{i}.{name}"}
+            elif isinstance(value, spec.ModelArg):
+                entry[name] = {"model": value.config}
+            else:
+                entry[name] = {"value": value}
+        layout.append(entry)
+    save_file(tensors, str(inputs / f"{exercise_id}.safetensors"))
+    (inputs / f"{exercise_id}.json").write_text(json.dumps({"cases": layout}))
+
+
+def write_course(template: Template, inputs: Path) -> None:
+    """``inputs/course.json``: the plain data the kernel's stubs of ``rlcourse`` hand out."""
+    import dataclasses
+
+    from rlcourse import loops, models
+
+    configs = {name: {f.name: f.default for f in dataclasses.fields(cls)}
+               for name, cls in vars(loops).items()
+               if isinstance(cls, type) and issubclass(cls, loops.LoopConfig) and dataclasses.is_dataclass(cls)}
+    course = {"policy_path": str(models.DEFAULT_MODEL_PATH), "loops": configs}
+    if any(spec.homework_of(ex) == "hw2" for ex in template.points):
+        pairs = spec.training_pairs()
+        course["training_pairs"] = {"prompts": pairs.prompts, "chosen": pairs.chosen, "rejected": pairs.rejected,
+                                    "chosen_scores": pairs.chosen_scores.tolist(),
+                                    "rejected_scores": pairs.rejected_scores.tolist()}
+    (inputs / "course.json").write_text(json.dumps(course))
 
 
 # ----------------------------------------------------------------------------- verdicts (grader process)
@@ -358,6 +433,8 @@ def verdict_function(ex: spec.Exercise, cases: list[dict], outputs: Path) -> tup
             kind = error.split(":")[0]
             if kind == "NotImplementedError":
                 return False, "not implemented yet"
+            if limit := _limit_reason(error):
+                return False, f"hidden case {i + 1}: {limit}"
             # only the exception's type is shown: its message is the student's text and may quote hidden inputs
             if kind == "no result":
                 return False, f"hidden case {i + 1}: no result"
@@ -369,6 +446,28 @@ def verdict_function(ex: spec.Exercise, cases: list[dict], outputs: Path) -> tup
     return True, f"all {len(cases)} hidden cases match the reference"
 
 
+MEMORY_REASON = "ran out of memory (the sandbox's memory cap)"
+PROCESS_REASON = "tried to start a process (the sandbox allows none)"
+
+
+def _limit_reason(error: str) -> str | None:
+    """The sandbox limit an error shows (the kernel's text only labels a zero; it never earns a point)."""
+    if error.startswith("MemoryError") or "can't allocate memory" in error or "Cannot allocate memory" in error:
+        return MEMORY_REASON
+    if error.startswith("BlockingIOError") and "Resource temporarily unavailable" in error:
+        return PROCESS_REASON
+    return None
+
+
+def status_word(ok: bool, reason: str) -> str:
+    """A verdict's gradebook status."""
+    if ok:
+        return "ok"
+    if reason == "not implemented yet":
+        return "not-implemented"
+    return "memory-limit" if MEMORY_REASON in reason else "process-limit" if PROCESS_REASON in reason else "wrong"
+
+
 def _no_result_reason(outputs: Path, ex: spec.Exercise, default: str) -> str:
     """'not implemented yet' when the harness saw NotImplementedError, else ``default`` (kernel text is only a hint)."""
     try:
@@ -376,7 +475,9 @@ def _no_result_reason(outputs: Path, ex: spec.Exercise, default: str) -> str:
         error = str(done.get("errors", {}).get("all", ""))
     except (OSError, ValueError, AttributeError):
         error = ""
-    return "not implemented yet" if error.startswith("NotImplementedError") else default
+    if error.startswith("NotImplementedError"):
+        return "not implemented yet"
+    return _limit_reason(error) or default
 
 
 def verdict_quiz(ex: spec.Exercise, outputs: Path) -> tuple[float, str]:
@@ -407,21 +508,52 @@ def verdict_reward_model(ex: spec.Exercise, outputs: Path, seed: int) -> tuple[b
     return ok, f"held-out accuracy {accuracy:.2f} ({'≥' if ok else '<'} {spec.RM_ACCURACY:.2f} needed)"
 
 
+POLICY_BUDGET = {"num_prompts": 16, "group_size": 8, "max_new_tokens": 32, "num_epochs": 4, "num_minibatches": 8}
+
+
+def policy_config(data):
+    """The real loops config from the plain data the kernel wrote (class name and fields); ValueError
+    with one sentence when it is not a config within the budget. The grader trains from it."""
+    from rlcourse import loops
+
+    if not isinstance(data, dict) or not isinstance(data.get("fields"), dict):
+        raise ValueError("make_config() did not return a loops config")
+    cls = getattr(loops, str(data.get("class")), None)
+    if not (isinstance(cls, type) and issubclass(cls, loops.LoopConfig)):
+        raise ValueError(f"make_config() returned a {data.get('class')!r}, not a loops config")
+    import dataclasses
+
+    defaults = {f.name: f.default for f in dataclasses.fields(cls)}
+    fields = data["fields"]
+    for name, value in fields.items():
+        if name not in defaults or type(value) is not type(defaults[name]):
+            raise ValueError(f"make_config()'s field {name!r} is not a {cls.__name__} field of the right type")
+    config = cls(**fields)
+    if config.num_steps > spec.POLICY_TARGET["max_steps"]:
+        raise ValueError(f"num_steps {config.num_steps} is above the budget of {spec.POLICY_TARGET['max_steps']}")
+    for name, most in POLICY_BUDGET.items():
+        if getattr(config, name) > most:
+            raise ValueError(f"{name} {getattr(config, name)} is above the grader's budget of {most}")
+    return config
+
+
 def verdict_policy(ex: spec.Exercise, outputs: Path, seed: int) -> tuple[bool, str]:
+    """Train from the student's config **here** (plain data; the kernel never holds the loops), then measure."""
     import math
 
-    from safetensors.torch import load_model
+    from rlcourse import loops
+    from rlcourse.grading.checks import one_thread, policy_outcome
 
-    from rlcourse.grading.checks import policy_outcome
-    from rlcourse.models import load_policy
-
-    path = outputs / f"{ex.id}.safetensors"
+    path = outputs / f"{ex.id}.json"
     if not path.is_file():
-        return False, _no_result_reason(outputs, ex, "no trained policy was saved (make_config() raised, broke the budget, "
-                                                     "or training failed)")
-    model, tokenizer = load_policy()
-    load_model(model, str(path), strict=True)
-    outcome = policy_outcome(model.eval(), tokenizer, seed)
+        return False, _no_result_reason(outputs, ex, "no config came back (make_config() raised or returned something else)")
+    try:
+        config = policy_config(json.loads(path.read_text(encoding="utf-8")))
+    except ValueError as err:
+        return False, str(err)
+    with one_thread():
+        result = loops.train(config, device="cpu", progress=False)
+        outcome = policy_outcome(result["model"].eval(), result["tokenizer"], seed)
     target = spec.POLICY_TARGET
     ok = (math.isfinite(outcome["gold_reward"]) and outcome["gold_reward"] >= target["gold_reward"]
           and outcome["kl"] <= target["max_kl"])
@@ -446,7 +578,6 @@ def grade_one(template_path: str, submission: str, seed: int, limits: Limits, ve
 
 def _grade_one(template_path: str, submission: str, seed: int, limits: Limits, version: str) -> tuple[list[dict], str]:
     from rlcourse import utils
-    from rlcourse.grading import kernel
 
     utils.quiet()  # in a pool worker too: no library progress bars between the grader's own
     template = Template.load(Path(template_path))
@@ -455,8 +586,10 @@ def _grade_one(template_path: str, submission: str, seed: int, limits: Limits, v
     data = path.read_bytes()
     digest = hashlib.sha256(data).hexdigest()
 
+    isolation = sandbox.ISOLATION if limits.sandbox else sandbox.NO_ISOLATION
+
     def row(ex: str, points: float, status: str, reason: str) -> Row:
-        return Row(student, ex, round(points, 2), template.points[ex], status, reason, digest, seed, version)
+        return Row(student, ex, round(points, 2), template.points[ex], status, reason, digest, seed, version, isolation)
 
     nb, problem = read_submission(data)
     if nb is None:
@@ -473,14 +606,15 @@ def _grade_one(template_path: str, submission: str, seed: int, limits: Limits, v
     rows = []
     with tempfile.TemporaryDirectory(prefix="rlcourse-grade-") as tmp:
         workdir = Path(tmp) / "work"
-        for sub in ("inputs", "outputs", "home"):
+        for sub in ("inputs", "outputs", "home", "home/tmp"):
             (workdir / sub).mkdir(parents=True)
+        write_course(template, workdir / "inputs")
         cases = {}
         for ex in template.points:
             spec_ex = spec.exercise(ex)
             if spec_ex.kind == "function":
                 cases[ex] = spec.draw_cases(spec_ex, seed, public=False)
-                kernel.write_inputs(ex, cases[ex], workdir / "inputs")
+                write_inputs(ex, cases[ex], workdir / "inputs")
         runnable = {ex for ex in template.points if ex not in status}
         failed = {}
         if runnable:
@@ -510,8 +644,7 @@ def _grade_one(template_path: str, submission: str, seed: int, limits: Limits, v
                     fraction = float(ok)
             except Exception as err:  # noqa: BLE001 - unreadable results are the submission's problem
                 ok, fraction, reason = False, 0.0, f"the results could not be read back ({type(err).__name__})"
-            status_word = "ok" if ok else "not-implemented" if reason == "not implemented yet" else "wrong"
-            rows.append(row(ex, fraction * max_points, status_word, reason))
+            rows.append(row(ex, fraction * max_points, status_word(ok, reason), reason))
     return [asdict(r) for r in rows], feedback_markdown(student, rows, notes, "")
 
 
@@ -540,7 +673,8 @@ def read_gradebook(path: Path) -> list[dict]:
         return []
     with path.open(newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
-        if reader.fieldnames is None or reader.fieldnames[: len(GRADEBOOK_COLUMNS)] != GRADEBOOK_COLUMNS:
+        first = GRADEBOOK_COLUMNS[:9]  # a gradebook from before the `isolation` column is read too
+        if reader.fieldnames is None or reader.fieldnames[: len(first)] != first:
             raise ValueError(f"{path} exists but is not a gradebook (its columns are {reader.fieldnames}); "
                              "move it away or pass another --out folder.")
         return list(reader)
@@ -575,7 +709,7 @@ def _grader_failure(template_path: str, submission: str, seed: int, version: str
     path = Path(submission)
     digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
     reason = f"the grader failed on this file ({type(err).__name__}: {str(err)[:150]}); re-grade it or grade it by hand"
-    rows = [Row(path.stem, ex, 0.0, points, "error", reason, digest, seed, version) for ex, points in template.points.items()]
+    rows = [Row(path.stem, ex, 0.0, points, "error", reason, digest, seed, version, "") for ex, points in template.points.items()]
     return [asdict(r) for r in rows], feedback_markdown(path.stem, rows, {}, reason)
 
 
@@ -606,6 +740,11 @@ def grade(assignment: str | Path, submissions: list[str | Path], out: str | Path
     from rlcourse.grading import GRADER_VERSION
 
     Template.load(Path(assignment))  # a broken assignment fails before any work
+    if limits.sandbox:
+        sandbox.require()  # one sentence, before any work, when this machine cannot confine kernels
+    else:
+        print("warning: grading WITHOUT a sandbox (--no-sandbox): student code can read and write what the grader "
+              "can, and reach the network.", file=sys.stderr)
     files = collect_submissions(submissions)
     out = Path(out)
     (out / "feedback").mkdir(parents=True, exist_ok=True)

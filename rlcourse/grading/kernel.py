@@ -1,30 +1,132 @@
-"""The grader's side inside the student's kernel: evaluate the student's functions, write plain numbers.
+"""The grader's side inside the student's kernel: evaluate the student's functions, write plain data.
 
-The grader appends one harness cell per exercise to the rebuilt notebook::
+This file is loaded **by path** in the kernel (the sandbox lets the kernel read this one file of
+the package and its ``assets/``, not the rest), and it imports nothing from ``rlcourse``: no
+object in the kernel can compute a graded answer. The grader's prelude cell runs::
 
-    import rlcourse.grading.kernel as _rlc_kernel
-    _rlc_kernel.run("hw1.token_logprobs", globals().get("token_logprobs"), "/tmp/…/work")
+    _rlc_kernel = <this file>
+    _rlc_kernel.install_stubs("/tmp/…/work")   # what the template's given cells use, as plain data
+
+and after each answer one harness cell::
+
+    _rlc_kernel.run("hw1.token_logprobs", "function", globals().get("token_logprobs"), "/tmp/…/work")
 
 ``run`` reads the hidden inputs the grader wrote to ``work/inputs/``, calls the student's
-function on each case, and writes what came back as float arrays (safetensors), trained
-weights (safetensors) or quiz answers (JSON) to ``work/outputs/``. Nothing here decides a
-grade: the grader reads the numbers back and compares them with the reference in its own
-process, so a student who patches this module can at most lose points.
+function, and writes what came back to ``work/outputs/``: float arrays (safetensors), trained
+weights (safetensors), quiz answers or a training config (JSON). Nothing here decides a grade:
+the grader reads the data back and judges it in its own process, so a student who patches this
+module can at most lose points.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import numbers
+import random
 import sys
+import types
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file, save_model
 
-from rlcourse.grading import spec
-
-MAX_QUIZ_JSON = 10_000  # bytes of quiz answers kept
+MAX_JSON = 10_000  # bytes of quiz answers or config kept
 _MODELS: dict = {}
+_COURSE: dict = {}  # inputs/course.json: the shipped model's folder, loops configs, training pairs
+
+
+# ----------------------------------------------------------------------------- what the template's cells use
+
+
+def install_stubs(workdir: str) -> None:
+    """Give ``import rlcourse`` (and ``rlcourse.grading``, ``rlcourse.loops``) the few plain things
+    the template's given cells use, so the real package (and its references) never loads here."""
+    _COURSE.update(json.loads((Path(workdir) / "inputs" / "course.json").read_text()))
+    course = types.ModuleType("rlcourse")
+    course.__path__ = []  # a package, so `from rlcourse import grading` finds the stubs below
+    course.setup = course.set_seed = _set_seed
+    course.load_policy = lambda *a, **k: (_policy(), _tokenizer())
+    course.load_tokenizer = lambda *a, **k: _tokenizer()
+    grading = types.ModuleType("rlcourse.grading")
+    grading.__path__ = []
+    grading.quiz = lambda homework: print(f"({homework} quiz: not shown while grading)")
+    grading.check = lambda *args, **kwargs: None
+    grading.spec = types.ModuleType("rlcourse.grading.spec")
+    grading.spec.training_pairs = _training_pairs
+    loops = types.ModuleType("rlcourse.loops")
+    course.grading, course.loops = grading, loops
+    sys.modules.update({"rlcourse": course, "rlcourse.grading": grading, "rlcourse.grading.spec": grading.spec,
+                        "rlcourse.loops": loops})
+    for name, fields in _COURSE.get("loops", {}).items():
+        setattr(loops, name, dataclasses.make_dataclass(
+            name, [(f, type(d), dataclasses.field(default=d)) for f, d in fields.items()], frozen=True,
+            namespace={"__module__": "rlcourse.loops"}))
+
+
+def _set_seed(seed: int = 0, threads: int | None = None) -> torch.Generator:
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def _tokenizer():
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(_COURSE["policy_path"])
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def _policy():
+    """The shipped tiny policy, as ``rlcourse.load_policy()`` builds it (same files, same settings)."""
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(_COURSE["policy_path"])
+    if model.generation_config.pad_token_id is None:
+        model.generation_config.pad_token_id = _tokenizer().pad_token_id
+    return model.eval()
+
+
+def _reward_model():
+    """A reward model as ``rlcourse.rewards.load_reward_model(seed=0)`` builds it."""
+    from transformers import AutoModelForSequenceClassification
+
+    tokenizer = _tokenizer()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        rm = AutoModelForSequenceClassification.from_pretrained(_COURSE["policy_path"], num_labels=1)
+    if rm.config.pad_token_id is None:
+        rm.config.pad_token_id = tokenizer.pad_token_id
+    return rm.eval(), tokenizer
+
+
+@dataclasses.dataclass
+class Pairs:
+    """hw2's public training pairs, as plain lists (the fields of ``rewards.PreferenceDataset``)."""
+
+    prompts: list
+    chosen: list
+    rejected: list
+    chosen_scores: torch.Tensor
+    rejected_scores: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.chosen)
+
+
+def _training_pairs() -> Pairs:
+    p = _COURSE["training_pairs"]
+    return Pairs(p["prompts"], p["chosen"], p["rejected"], torch.tensor(p["chosen_scores"]),
+                 torch.tensor(p["rejected_scores"]))
+
+
+# ----------------------------------------------------------------------------- running the student's function
 
 
 def _argument(value, tensors: dict):
@@ -33,9 +135,37 @@ def _argument(value, tensors: dict):
     if "model" in value:
         key = json.dumps(value["model"], sort_keys=True)
         if key not in _MODELS:
-            _MODELS[key] = spec.build_model(spec.ModelArg(value["model"]))
+            _MODELS[key] = _policy() if value["model"] is None else _llama(value["model"])
         return _MODELS[key]
     return value["value"]
+
+
+def _llama(config: dict):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        return LlamaForCausalLM(LlamaConfig(**config)).eval()
+
+
+def as_arrays(value) -> list[torch.Tensor]:
+    """A result as float64 tensors (tuple/list -> several, number -> 0-dim); TypeError for anything else."""
+    items = list(value) if isinstance(value, (tuple, list)) else [value]
+    arrays = []
+    for item in items:
+        if isinstance(item, torch.Tensor):
+            arrays.append(torch.Tensor.detach(item).cpu().to(torch.float64).clone())
+        elif isinstance(item, numbers.Real):
+            arrays.append(torch.tensor(float(item), dtype=torch.float64))
+        elif type(item).__module__ == "numpy" and type(item).__name__ == "ndarray":
+            arrays.append(torch.from_numpy(item.astype("float64", copy=True)))
+        else:
+            raise TypeError(f"returned a {type(item).__name__}, expected a tensor or a number")
+    return arrays
+
+
+def _error(err: BaseException) -> str:
+    return f"{type(err).__name__}: {str(err)[:200]}"
 
 
 def _run_function(ex_id: str, fn, inputs: Path, outputs: Path) -> dict:
@@ -46,100 +176,51 @@ def _run_function(ex_id: str, fn, inputs: Path, outputs: Path) -> dict:
         try:
             kwargs = {name: _argument(v, tensors) for name, v in case.items()}
             kwargs = {k: (v.clone() if isinstance(v, torch.Tensor) else v) for k, v in kwargs.items()}
-            for j, array in enumerate(spec.as_arrays(fn(**kwargs))):
+            for j, array in enumerate(as_arrays(fn(**kwargs))):
                 results[f"c{i}.o{j}"] = array.contiguous()
         except BaseException as err:  # noqa: BLE001 - SystemExit/KeyboardInterrupt of one case costs that case only
-            errors[str(i)] = f"{type(err).__name__}: {str(err)[:200]}"
+            errors[str(i)] = _error(err)
     save_file(results, str(outputs / f"{ex_id}.safetensors"))
     return errors
 
 
-def _run_train_reward_model(fn, outputs: Path, ex_id: str) -> None:
-    from rlcourse import rewards
+def _run_quiz(ex_id: str, fn, inputs: Path, outputs: Path) -> dict:
+    (outputs / f"{ex_id}.json").write_text(json.dumps(fn())[:MAX_JSON])
+    return {}
 
-    rm, tokenizer = rewards.load_reward_model(seed=0)
-    pairs = spec.training_pairs()
-    fn(rm, tokenizer, pairs)
+
+def _run_train_reward_model(ex_id: str, fn, inputs: Path, outputs: Path) -> dict:
+    rm, tokenizer = _reward_model()
+    fn(rm, tokenizer, _training_pairs())
     save_model(rm, str(outputs / f"{ex_id}.safetensors"))
+    return {}
 
 
-def _run_train_policy(fn, outputs: Path, ex_id: str) -> None:
-    from rlcourse import loops
-
+def _run_train_policy(ex_id: str, fn, inputs: Path, outputs: Path) -> dict:
+    """The config is data: its class name and fields go back; the grader trains from them."""
     config = fn()
-    if not isinstance(config, loops.LoopConfig):
+    if not dataclasses.is_dataclass(config) or type(config).__name__ not in _COURSE.get("loops", {}):
         raise TypeError(f"make_config() returned a {type(config).__name__}, not a loops config")
-    if config.num_steps > spec.POLICY_TARGET["max_steps"]:
-        raise ValueError(f"num_steps {config.num_steps} is above the budget of {spec.POLICY_TARGET['max_steps']}")
-    result = loops.train(config, device="cpu", progress=False)
-    save_model(result["model"], str(outputs / f"{ex_id}.safetensors"))
+    text = json.dumps({"class": type(config).__name__, "fields": dataclasses.asdict(config)})
+    (outputs / f"{ex_id}.json").write_text(text[:MAX_JSON])
+    return {}
 
 
-def run(exercise_id: str, fn, workdir: str) -> None:
-    """Evaluate the student's ``fn`` for ``exercise_id`` on the inputs in ``workdir``; print nothing."""
-    ex = spec.exercise(exercise_id)
+RUNNERS = {"function": _run_function, "quiz": _run_quiz, "train_reward_model": _run_train_reward_model,
+           "train_policy": _run_train_policy}
+
+
+def run(exercise_id: str, kind: str, fn, workdir: str) -> None:
+    """Evaluate the student's ``fn`` for ``exercise_id`` (of ``kind``) on the inputs in ``workdir``."""
     inputs, outputs = Path(workdir) / "inputs", Path(workdir) / "outputs"
     status = {"exercise": exercise_id, "errors": {}}
     try:
         if fn is None or not callable(fn):
-            status["errors"]["all"] = f"no function named {ex.function} was defined"
-        elif ex.kind == "function":
-            status["errors"] = _run_function(exercise_id, fn, inputs, outputs)
-        elif ex.kind == "quiz":
-            text = json.dumps(fn())
-            (outputs / f"{exercise_id}.json").write_text(text[:MAX_QUIZ_JSON])
-        elif ex.kind == "train_reward_model":
-            _run_train_reward_model(fn, outputs, exercise_id)
-        elif ex.kind == "train_policy":
-            _run_train_policy(fn, outputs, exercise_id)
+            status["errors"]["all"] = "no function was defined"
+        else:
+            status["errors"] = RUNNERS[kind](exercise_id, fn, inputs, outputs)
     except BaseException as err:  # noqa: BLE001 - one exercise's failure is recorded, never raised
-        status["errors"]["all"] = f"{type(err).__name__}: {str(err)[:200]}"
+        status["errors"]["all"] = _error(err)
     # The marker says the harness ran to the end; it can never earn a point (see grader.py).
     (outputs / f"{exercise_id}.done.json").write_text(json.dumps(status))
     sys.stdout.flush()
-
-
-def write_inputs(exercise_id: str, cases: list[dict], inputs: Path) -> None:
-    """The grader's half: write ``cases`` (kwargs dicts) as safetensors + a JSON layout."""
-    tensors, layout = {}, []
-    for i, case in enumerate(cases):
-        entry = {}
-        for name, value in case.items():
-            if isinstance(value, torch.Tensor):
-                tensors[f"c{i}.{name}"] = value.contiguous()
-                entry[name] = {"tensor": f"c{i}.{name}"}
-            elif isinstance(value, spec.ModelArg):
-                entry[name] = {"model": value.config}
-            else:
-                entry[name] = {"value": value}
-        layout.append(entry)
-    save_file(tensors, str(inputs / f"{exercise_id}.safetensors"))
-    (inputs / f"{exercise_id}.json").write_text(json.dumps({"cases": layout}))
-
-
-def install_traps(names_by_module: dict[str, list[str]]) -> None:
-    """Make the reference functions raise when called from notebook code (not from the package itself).
-
-    A second line of defence behind the static check: an answer that reaches a reference
-    function some other way gets an error instead of the answer. Package code (e.g. the
-    training loop) still calls them freely.
-    """
-    import importlib
-
-    for module_name, names in names_by_module.items():
-        module = importlib.import_module(module_name)
-        for name in names:
-            if hasattr(module, name):
-                setattr(module, name, _trap(getattr(module, name), f"{module_name}.{name}"))
-
-
-def _trap(original, qualified: str):
-    def trapped(*args, **kwargs):
-        caller = sys._getframe(1).f_globals.get("__name__", "")
-        # the harness itself (rlcourse.grading.kernel) only ever calls the student's function:
-        # an answer that IS the reference, or a partial of it, lands here too
-        if not str(caller).startswith("rlcourse") or caller == __name__:
-            raise RuntimeError(f"{qualified} is the reference answer; the grader does not let answers call it.")
-        return original(*args, **kwargs)
-
-    return trapped

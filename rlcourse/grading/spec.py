@@ -23,6 +23,7 @@ import torch
 
 from rlcourse import advantages, losses, policy, quiz, rewards
 from rlcourse.grading import references
+from rlcourse.grading.kernel import as_arrays  # one definition, shared with the kernel's harness
 
 PUBLIC_SEED = 2024  # public cases: the same for every student, shown by the check cells
 
@@ -390,26 +391,6 @@ def build_model(arg: ModelArg):
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         return LlamaForCausalLM(LlamaConfig(**arg.config)).eval()
-
-
-def as_arrays(value: Any) -> list[torch.Tensor]:
-    """A function's result as a list of float64 tensors (tuple/list -> several, number -> 0-dim).
-
-    Raises TypeError for anything that is not plainly numbers: an object with a forged
-    ``__eq__`` never becomes a tensor.
-    """
-    items = list(value) if isinstance(value, (tuple, list)) else [value]
-    arrays = []
-    for item in items:
-        if isinstance(item, torch.Tensor):
-            arrays.append(torch.Tensor.detach(item).cpu().to(torch.float64).clone())
-        elif isinstance(item, numbers.Real):  # int, float, bool, numpy scalars: float() gives the plain value
-            arrays.append(torch.tensor(float(item), dtype=torch.float64))
-        elif type(item).__module__ == "numpy" and type(item).__name__ == "ndarray":
-            arrays.append(torch.from_numpy(item.astype("float64", copy=True)))
-        else:
-            raise TypeError(f"returned a {type(item).__name__}, expected a tensor or a number")
-    return arrays
 
 
 def compare(actual: list[torch.Tensor], expected: list[torch.Tensor], rtol: float, atol: float) -> str | None:

@@ -12,7 +12,7 @@ flags, for that exercise only:
   ``exec``, ``eval``, ``compile``, ``open``, ``globals``, ``vars``, ``get_ipython``, ``sys``,
   ``os``, ``subprocess``, frame/closure internals.
 
-A runtime trap in the kernel (:func:`rlcourse.grading.kernel.install_traps`) backs this up.
+It is a courtesy flag for honest mistakes, not the defence: the sandbox (docs/sandbox.md) is.
 """
 
 from __future__ import annotations
