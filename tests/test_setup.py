@@ -42,11 +42,14 @@ def test_installed_versions_are_the_pinned_ones():
         assert version(name).split("+")[0] == pin, f"{name} {version(name)} installed, {pin} pinned"
 
 
-def test_ci_runs_exactly_the_readme_test_command():
+def test_ci_runs_exactly_the_readme_test_commands():
+    """CI runs the README's test command, then the portability run the README and CONTRIBUTING describe."""
     readme = (ROOT / "README.md").read_text()
-    assert "make test" in readme and "make lab" in readme
+    assert "make test" in readme and "make lab" in readme and "make test-portable" in readme
+    assert "make test-portable" in (ROOT / "CONTRIBUTING.md").read_text()
     ci = [l for l in (ROOT / ".ci/run").read_text().splitlines() if l.strip() and not l.startswith(("#", "set ", "cd "))]
-    assert ci == ["make test"]
+    assert ci == ["make test", "make test-portable"]
+    assert "test-portable:" in (ROOT / "Makefile").read_text()
 
 
 def free_port():
