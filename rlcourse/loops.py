@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 
 from rlcourse import advantages as adv
 from rlcourse import data, losses, policy, rewards
+from rlcourse.masked import masked_mean
 
 
 class TrainingDivergedError(RuntimeError):
@@ -269,10 +270,10 @@ def policy_loss(config: LoopConfig, batch_slice: dict, logprobs: torch.Tensor, e
     else:
         loss = losses.reinforce_loss(logprobs, A, mask)
         ratio = torch.exp(logprobs - batch_slice["old_logprobs"]).detach()
-        stats = {"clipfrac": torch.tensor(0.0), "approx_kl": adv.masked_mean((ratio - 1) - ratio.log(), mask),
-                 "ratio_mean": adv.masked_mean(ratio, mask)}
+        stats = {"clipfrac": torch.tensor(0.0), "approx_kl": masked_mean((ratio - 1) - ratio.log(), mask),
+                 "ratio_mean": masked_mean(ratio, mask)}
     if not algo.kl_in_reward and config.kl_coef > 0:
-        kl = adv.masked_mean(losses.kl_k3(logprobs, batch_slice["ref_logprobs"]), mask)
+        kl = masked_mean(losses.kl_k3(logprobs, batch_slice["ref_logprobs"]), mask)
         loss = loss + config.kl_coef * kl
     return loss, stats
 
@@ -296,7 +297,7 @@ def update(model, value_head, optimizer, batch: Batch, config: LoopConfig, gener
                 vloss, vstats = losses.value_loss(values, mb["values"], mb["returns"], mb["mask"], config.cliprange_value)
                 loss = loss + config.vf_coef * vloss
                 stats.update({"loss/value_avg": vloss.detach(), "val/clipfrac_avg": vstats["clipfrac"]})
-            stats["policy/entropy_avg"] = adv.masked_mean(entropy.detach(), mb["mask"])
+            stats["policy/entropy_avg"] = masked_mean(entropy.detach(), mb["mask"])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             params = [p for group in optimizer.param_groups for p in group["params"]]

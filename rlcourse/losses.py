@@ -27,13 +27,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from rlcourse.advantages import (
-    _check_float,
-    _check_like,
-    _check_mask,
-    _check_number,
-    masked_mean,
-)
+from rlcourse.masked import check_float, check_like, check_mask, check_number, masked_mean
 
 __all__ = [
     "reinforce_loss",
@@ -48,7 +42,7 @@ __all__ = [
 
 def _token_advantages(advantages, logprobs: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
     """Validate ``advantages`` ((B,) or (B, T)) and return a detached ``(B, T)`` copy, 0 on padding."""
-    _check_float("advantages", advantages, ranks=(1, 2), layout="(B,) or (B, T)")
+    check_float("advantages", advantages, ranks=(1, 2), layout="(B,) or (B, T)")
     if advantages.dim() == 1:
         if advantages.shape[0] != logprobs.shape[0]:
             raise ValueError(
@@ -57,7 +51,7 @@ def _token_advantages(advantages, logprobs: torch.Tensor, keep: torch.Tensor) ->
             )
         advantages = advantages[:, None].expand_as(logprobs)  # (B, T)
     else:
-        _check_like("advantages", advantages, "logprobs", logprobs)
+        check_like("advantages", advantages, "logprobs", logprobs)
     return torch.where(keep, advantages.detach(), 0.0)  # (B, T)
 
 
@@ -84,8 +78,8 @@ def reinforce_loss(logprobs: torch.Tensor, advantages: torch.Tensor, mask: torch
         >>> reinforce_loss(logprobs, torch.tensor([1., -2.]), mask)  # (1·1 + 1·2 − 2·0.5) / 3
         tensor(0.6667)
     """
-    _check_float("logprobs", logprobs, ranks=(2,), layout="(B, T)")
-    _check_mask(mask, logprobs, "logprobs")
+    check_float("logprobs", logprobs, ranks=(2,), layout="(B, T)")
+    check_mask(mask, logprobs, "logprobs")
     keep = mask.bool()
     advantages = _token_advantages(advantages, logprobs, keep)  # (B, T)
     per_token = -advantages * torch.where(keep, logprobs, 0.0)  # (B, T)
@@ -132,10 +126,10 @@ def ppo_clip_loss(
         >>> stats["clipfrac"]
         tensor(0.5000)
     """
-    _check_float("logprobs", logprobs, ranks=(2,), layout="(B, T)")
-    _check_like("old_logprobs", old_logprobs, "logprobs", logprobs)
-    _check_mask(mask, logprobs, "logprobs")
-    _check_number("clip_eps", clip_eps, 0.0, low_open=True)
+    check_float("logprobs", logprobs, ranks=(2,), layout="(B, T)")
+    check_like("old_logprobs", old_logprobs, "logprobs", logprobs)
+    check_mask(mask, logprobs, "logprobs")
+    check_number("clip_eps", clip_eps, 0.0, low_open=True)
     keep = mask.bool()
     advantages = _token_advantages(advantages, logprobs, keep)  # (B, T)
     log_ratio = torch.where(keep, logprobs - old_logprobs.detach(), 0.0)  # (B, T); 0 on padding: exp cannot overflow
@@ -187,12 +181,12 @@ def value_loss(
         >>> value_loss(values, old_values, returns, mask, clip_eps=0.5)[0]  # V_clip = [0.5, 0.5]: ½ · (1 + 2.25) / 2
         tensor(0.8125)
     """
-    _check_float("values", values, ranks=(2,), layout="(B, T)")
-    _check_like("old_values", old_values, "values", values)
-    _check_like("returns", returns, "values", values)
-    _check_mask(mask, values, "values")
+    check_float("values", values, ranks=(2,), layout="(B, T)")
+    check_like("old_values", old_values, "values", values)
+    check_like("returns", returns, "values", values)
+    check_mask(mask, values, "values")
     if clip_eps is not None:
-        _check_number("clip_eps", clip_eps, 0.0, low_open=True)
+        check_number("clip_eps", clip_eps, 0.0, low_open=True)
     keep = mask.bool()
     values = torch.where(keep, values, 0.0)  # (B, T)
     old_values = torch.where(keep, old_values.detach(), 0.0)  # (B, T)
@@ -217,8 +211,8 @@ def value_loss(
 
 def _kl_log_ratio(logprobs, ref_logprobs) -> torch.Tensor:
     """Validate the pair and return ``log r = log π_ref − log π`` with the input's shape."""
-    _check_float("logprobs", logprobs)
-    _check_like("ref_logprobs", ref_logprobs, "logprobs", logprobs)
+    check_float("logprobs", logprobs)
+    check_like("ref_logprobs", ref_logprobs, "logprobs", logprobs)
     return ref_logprobs - logprobs
 
 
@@ -337,11 +331,11 @@ def dpo_loss(
         >>> stats["rewards/margins"]
         tensor(0.2000)
     """
-    _check_float("policy_chosen_logps", policy_chosen_logps, ranks=(1,), layout="(B,)")
-    _check_like("policy_rejected_logps", policy_rejected_logps, "policy_chosen_logps", policy_chosen_logps)
-    _check_like("ref_chosen_logps", ref_chosen_logps, "policy_chosen_logps", policy_chosen_logps)
-    _check_like("ref_rejected_logps", ref_rejected_logps, "policy_chosen_logps", policy_chosen_logps)
-    _check_number("beta", beta, 0.0, low_open=True)
+    check_float("policy_chosen_logps", policy_chosen_logps, ranks=(1,), layout="(B,)")
+    check_like("policy_rejected_logps", policy_rejected_logps, "policy_chosen_logps", policy_chosen_logps)
+    check_like("ref_chosen_logps", ref_chosen_logps, "policy_chosen_logps", policy_chosen_logps)
+    check_like("ref_rejected_logps", ref_rejected_logps, "policy_chosen_logps", policy_chosen_logps)
+    check_number("beta", beta, 0.0, low_open=True)
     if policy_chosen_logps.shape[0] == 0:
         raise ValueError("dpo_loss got an empty batch (B = 0); pass at least one preference pair.")
     chosen_rewards = beta * (policy_chosen_logps - ref_chosen_logps.detach())  # (B,)

@@ -19,11 +19,10 @@ from rlcourse.advantages import (
     gae,
     group_advantages,
     leave_one_out_advantages,
-    masked_mean,
-    masked_sum,
-    masked_var,
     whiten,
 )
+from rlcourse import masked as masked_module
+from rlcourse.masked import masked_mean, masked_sum, masked_var
 
 # ---------------------------------------------------------------------------
 # Helpers and naive references
@@ -337,3 +336,15 @@ def test_error_messages_are_one_sentence():
 def test_docstring_examples_run():
     result = doctest.testmod(adv_module, extraglobs={"torch": torch})
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_masked_module_docstring_examples_run_and_it_sits_below_the_others():
+    result = doctest.testmod(masked_module, extraglobs={"torch": torch})
+    assert result.attempted > 0 and result.failed == 0
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse(Path(masked_module.__file__).read_text())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)} | \
+               {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert not any(name and name.startswith("rlcourse") for name in imported)  # the lowest layer

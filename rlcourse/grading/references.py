@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from rlcourse.advantages import _check_float, _check_mask, _check_number
+from rlcourse.masked import check_float, check_mask, check_number
 
 
 def sampling_distribution(logits: torch.Tensor, temperature: float, top_k: int) -> torch.Tensor:
@@ -31,8 +31,8 @@ def sampling_distribution(logits: torch.Tensor, temperature: float, top_k: int) 
         >>> sampling_distribution(torch.log(torch.tensor([[0.5, 0.3, 0.2]])), 1.0, 2)
         tensor([[0.6250, 0.3750, 0.0000]])
     """
-    _check_float("logits", logits, ranks=(2,), layout="(B, V)")
-    _check_number("temperature", temperature, 0.0, low_open=True)
+    check_float("logits", logits, ranks=(2,), layout="(B, V)")
+    check_number("temperature", temperature, 0.0, low_open=True)
     scaled = logits.double() / temperature  # (B, V)
     if 0 < top_k < logits.shape[-1]:
         kth = torch.topk(scaled, top_k, dim=-1).values[:, -1:]  # (B, 1) the k-th largest
@@ -60,9 +60,9 @@ def kl_penalized_rewards(
         ...                      torch.tensor([[-2.0, -1.0, 0.0]]), torch.tensor([[1, 1, 0]]), 0.5)
         tensor([[-0.5000,  1.0000,  0.0000]])
     """
-    _check_float("logprobs", logprobs, ranks=(2,), layout="(B, T)")
-    _check_mask(mask, logprobs, "logprobs", prefix=True)
-    _check_number("kl_coef", kl_coef, 0.0)
+    check_float("logprobs", logprobs, ranks=(2,), layout="(B, T)")
+    check_mask(mask, logprobs, "logprobs", prefix=True)
+    check_number("kl_coef", kl_coef, 0.0)
     mask = mask.to(logprobs.dtype)  # (B, T)
     kl = (logprobs - ref_logprobs) * mask  # (B, T) k1 per token
     last = (mask.sum(1).long() - 1).clamp(min=0)  # (B,) index of the last response token
