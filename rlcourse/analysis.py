@@ -11,8 +11,11 @@ Notebook 05 asks what RL did to the model; these functions answer with numbers:
 Notebook 03 measures why one reward at the end of a long sequence trains badly:
 
 - :func:`toy_gradient_variance`: the variance of the REINFORCE gradient estimate on a toy
-  policy of T independent tokens, with the reward given once at the end (sparse) or
-  token by token as reward-to-go (dense), computed from many sampled sequences.
+  policy of T independent tokens, with the reward given once at the end (a sum, or a
+  pass/fail verdict) or token by token as reward-to-go (dense), from many sampled sequences;
+- :func:`toy_gradient_signal`: the squared norm of the gradient all of them estimate, exactly;
+- :func:`toy_policy_training`: REINFORCE on that toy at any length (500 tokens in a second),
+  where the same budget is spent with each kind of reward.
 
 Glossary: N sequences, T response tokens, V vocabulary.
 """
@@ -36,6 +39,8 @@ __all__ = [
     "parameter_movement",
     "movement_by",
     "toy_gradient_variance",
+    "toy_gradient_signal",
+    "toy_policy_training",
     "steps_to_threshold",
 ]
 
@@ -189,30 +194,56 @@ def movement_by(rows: list[dict], key: str | tuple[str, ...]) -> dict:
 # ----------------------------------------------------------------------------- credit assignment (notebook 03)
 
 
+TOY_SCORES = ("sum", "verdict")
+
+
+def _toy_score(actions: torch.Tensor, vocab_size: int, score: str) -> tuple[torch.Tensor, float]:
+    """The end-of-sequence score of toy sequences ``(S, T)`` and its exact expectation at θ = 0.
+
+    ``"sum"``: ``R = Σ_t 1[a_t = 0]``, the count of rewarded tokens (unbounded, Var ∝ T).
+    ``"verdict"``: ``R = 1[count ≥ ⌈T/V⌉]``, a pass/fail judgement of the whole sequence
+    (bounded, Var ≤ 1/4 at any length), like a unit test or a checked answer.
+    """
+    T, p = actions.shape[1], 1.0 / vocab_size
+    count = (actions == 0).double().sum(1)  # (S,)
+    if score == "sum":
+        return count, p * T
+    k = math.ceil(p * T)
+    tail = torch.distributions.Binomial(T, torch.tensor(p, dtype=torch.float64)).log_prob(
+        torch.arange(k, T + 1, dtype=torch.float64)).exp().sum()  # P(Bin(T, p) ≥ k)
+    return (count >= k).double(), float(tail)
+
+
 def toy_gradient_variance(length: int, num_samples: int = 2000, vocab_size: int = 4, dense: bool = False,
-                          gamma: float = 1.0, seed: int = 0) -> float:
+                          gamma: float = 1.0, seed: int = 0, score: str = "sum") -> float:
     """Total variance of the REINFORCE gradient estimate on a toy policy of ``length`` tokens.
 
     The toy: each position t draws a token a_t from its own softmax(θ_t), θ_t ∈ R^V, all
-    θ = 0 (uniform, p = 1/V); token 0 earns reward r_t = 1, the others 0, so the sequence
-    score is ``R = Σ_t r_t``. One sampled sequence gives the estimate
+    θ = 0 (uniform, p = 1/V); token 0 earns reward r_t = 1, the others 0. One sampled
+    sequence gives the estimate
 
-        sparse (score at the end):  ĝ = Σ_t ∇_θ log π(a_t) · (R − E[R])
-        dense (reward-to-go):       ĝ = Σ_t ∇_θ log π(a_t) · (G_t − E[G_t]),  G_t = Σ_{k≥t} γ^{k−t} r_k
+        end score:              ĝ = Σ_t ∇_θ log π(a_t) · (R − E[R])
+        dense (reward-to-go):   ĝ = Σ_t ∇_θ log π(a_t) · (G_t − E[G_t]),  G_t = Σ_{k≥t} γ^{k−t} r_k
 
     with ``∇_{θ_t} log π(a_t) = onehot(a_t) − softmax(θ_t)`` and the exact expected value as
-    baseline (``E[r_k] = p``). With γ = 1 both are unbiased for the same gradient; γ < 1
-    trades a bias for less variance, as GAE's λ does. Returns ``Σ_i Var(ĝ_i)`` over all
-    ``T·V`` coordinates, estimated from ``num_samples`` sampled sequences.
+    baseline. The end score R is ``score="sum"`` (R = Σ_t r_t, what the dense rewards add up
+    to) or ``"verdict"`` (pass/fail: at least ⌈T/V⌉ rewarded tokens; see :func:`_toy_score`).
+    With γ = 1 the sum and its reward-to-go are unbiased for the same gradient; γ < 1 drops the
+    credit a token gets for later rewards (no bias in this toy, whose tokens are independent;
+    a bias wherever a token changes what follows it, as in a language model).
+    Returns ``Σ_i Var(ĝ_i)`` over all ``T·V`` coordinates, estimated from ``num_samples``
+    sampled sequences.
 
     Returns:
-        the total variance (a float ≥ 0). Sparse grows like T² (every token's weight carries
-        the noise of all T tokens); dense with γ = 1 about half of that; dense with γ < 1
-        like T (each token's weight carries the noise of about 1/(1−γ) neighbours).
+        the total variance (a float ≥ 0). The sum grows like T² (every token's weight carries
+        the noise of all T tokens); the verdict like T (its weight is bounded); dense with γ = 1
+        about half of the sum; dense with γ < 1 like T.
     """
     _check(isinstance(length, int) and length >= 1, f"length must be an int >= 1, got {length!r}.")
     _check(isinstance(num_samples, int) and num_samples >= 2, f"num_samples must be an int >= 2, got {num_samples!r}.")
     _check(0.0 <= gamma <= 1.0, f"gamma must lie in [0, 1], got {gamma!r}.")
+    _check(score in TOY_SCORES, f"score must be one of {TOY_SCORES}, got {score!r}.")
+    _check(not (dense and score != "sum"), "dense rewards add up to the 'sum' score; pass score='sum' with dense=True.")
     generator = torch.Generator().manual_seed(seed)
     p = 1.0 / vocab_size
     probs = torch.full((length, vocab_size), p, dtype=torch.float64)  # (T, V) softmax(θ = 0)
@@ -225,9 +256,79 @@ def toy_gradient_variance(length: int, num_samples: int = 2000, vocab_size: int 
         kernel = torch.where(lag >= 0, discounts[lag.clamp(min=0)], 0.0)  # (T, T) γ^{k−t} for k ≥ t
         weights = rewards @ kernel.T - p * kernel.sum(1)  # (S, T) G_t − E[G_t]
     else:
-        weights = (rewards.sum(1, keepdim=True) - p * length).expand(-1, length)  # (S, T) R − E[R] on every token
+        R, expected = _toy_score(actions, vocab_size, score)  # (S,), E[R]
+        weights = (R - expected)[:, None].expand(-1, length)  # (S, T) R − E[R] on every token
     grads = score_fn * weights[..., None]  # (S, T, V) one gradient estimate per sample
     return float(grads.reshape(num_samples, -1).var(0).sum())
+
+
+def toy_gradient_signal(length: int, vocab_size: int = 4, score: str = "sum") -> float:
+    """``‖∇_θ E[R]‖²`` at θ = 0 for the toy of :func:`toy_gradient_variance`, exactly.
+
+    What every estimator of that function estimates (dense with γ = 1 included). Per position,
+    ``∇_{θ_t} p_t(0) = p (e_0 − p·1)`` with squared norm ``c = p²((1 − p)² + (V − 1) p²)``:
+
+    - sum: ``∂E[R]/∂p_t(0) = 1``, so the signal is ``T·c`` (grows like T);
+    - verdict: ``∂P(pass)/∂p_t(0) = P(Bin(T − 1, p) = k − 1)`` (one token tips the verdict only
+      when the others sit exactly at the bar), so ``T·c·P(…)²`` (about constant in T).
+
+    Example:
+        >>> toy_gradient_signal(1, vocab_size=2)  # p = 1/2: c = 1/4 · (1/4 + 1/4)
+        0.125
+    """
+    _check(isinstance(length, int) and length >= 1, f"length must be an int >= 1, got {length!r}.")
+    _check(score in TOY_SCORES, f"score must be one of {TOY_SCORES}, got {score!r}.")
+    p = 1.0 / vocab_size
+    c = p ** 2 * ((1 - p) ** 2 + (vocab_size - 1) * p ** 2)
+    if score == "sum":
+        return length * c
+    k = math.ceil(p * length)
+    tip = torch.distributions.Binomial(length - 1, torch.tensor(p, dtype=torch.float64)).log_prob(
+        torch.tensor(float(k - 1), dtype=torch.float64)).exp().item() if length > 1 else float(k == 1)
+    return length * c * tip ** 2
+
+
+def toy_policy_training(length: int, score: str = "sum", dense: bool = False, gamma: float = 1.0,
+                        num_steps: int = 200, batch_size: int = 16, lr: float = 0.05, vocab_size: int = 4,
+                        seed: int = 0) -> list[dict]:
+    """Train the toy policy of :func:`toy_gradient_variance` with REINFORCE and Adam; one dict per step.
+
+    Each step samples ``batch_size`` sequences, scores them (the end score ``score``, or dense
+    rewards with their discounted reward-to-go), subtracts the leave-one-out mean of the other
+    sequences (per position for dense) and takes one Adam step on θ ``(T, V)``. The same loss,
+    optimiser and budget for every reward design, so only the credit each token gets differs.
+
+    Returns:
+        ``[{"step", "p_correct"}]`` with ``p_correct`` the mean over positions of π(token 0),
+        0.25 at the start (V = 4), 1 when every position has learned its action.
+    """
+    _check(isinstance(length, int) and length >= 1, f"length must be an int >= 1, got {length!r}.")
+    _check(isinstance(batch_size, int) and batch_size >= 2, f"batch_size must be an int >= 2, got {batch_size!r}.")
+    _check(score in TOY_SCORES, f"score must be one of {TOY_SCORES}, got {score!r}.")
+    _check(not (dense and score != "sum"), "dense rewards add up to the 'sum' score; pass score='sum' with dense=True.")
+    _check(0.0 <= gamma <= 1.0, f"gamma must lie in [0, 1], got {gamma!r}.")
+    generator = torch.Generator().manual_seed(seed)
+    theta = torch.zeros(length, vocab_size, dtype=torch.float64, requires_grad=True)  # (T, V)
+    optimizer = torch.optim.Adam([theta], lr=lr)
+    discounts = gamma ** torch.arange(length, dtype=torch.float64)  # (T,)
+    lag = torch.arange(length)[None, :] - torch.arange(length)[:, None]  # (T, T) k − t
+    kernel = torch.where(lag >= 0, discounts[lag.clamp(min=0)], 0.0)  # (T, T) γ^{k−t} for k ≥ t
+    history = []
+    for step in range(num_steps):
+        probs = theta.detach().softmax(-1)  # (T, V)
+        history.append({"step": step, "p_correct": float(probs[:, 0].mean())})
+        actions = torch.multinomial(probs, batch_size, replacement=True, generator=generator).T  # (N, T)
+        if dense:
+            returns = (actions == 0).double() @ kernel.T  # (N, T) G_t
+        else:
+            returns = _toy_score(actions, vocab_size, score)[0][:, None].expand(-1, length)  # (N, T) R on every token
+        baseline = (returns.sum(0, keepdim=True) - returns) / (batch_size - 1)  # (N, T) leave-one-out mean
+        logp = theta.log_softmax(-1).gather(1, actions.T).T  # (N, T) log π(a_t)
+        loss = -((returns - baseline) * logp).sum(1).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return history
 
 
 def steps_to_threshold(history: list[dict], threshold: float, metric: str = "gold/reward", window: int = 5):

@@ -21,7 +21,8 @@ Three pieces, in the order RLHF uses them:
    A fluent, very positive review scores close to 1 (:func:`best_reachable_gold_reward`);
    positive word salad scores at most about 0 (its tanh(S/2) < 1 minus the fluency penalty 1),
    below every fluent positive review. :func:`gold_token_rewards` spreads the same
-   score over the tokens (their sum is exactly the score), for dense per-token rewards.
+   score over the tokens, causally (potential-based shaping: each token earns the change it
+   makes to the prefix's score; their sum is exactly the score), for dense per-token rewards.
 
 2. **Simulated annotators** :func:`label_preferences` compare two responses the way
    noisy humans do, with the Bradley–Terry model ``P(a ≻ b) = σ(β (r_a − r_b))``;
@@ -155,25 +156,44 @@ def gold_reward(texts: list[str]) -> torch.Tensor:
     return torch.tensor([gold_reward_terms(text)["total"] for text in texts], dtype=torch.float32)  # (B,)
 
 
-def _token_rewards(tokens: list[str]) -> list[float]:
-    """Per-token gold rewards of one text (length ``max(n, 1)``), summing to its gold reward.
+def _potentials(tokens: list[str]) -> list[float]:
+    """``Φ_m`` for every prefix ``w_1 … w_m`` (m = 0 … n): the gold reward the prefix would get as it stands.
 
-    The sentiment term ``tanh(S/2)`` is shared in proportion to each token's sentiment:
-    ``r_t = s_t · tanh(S/2) / S`` (limit ``s_t / 2`` when ``S = 0``); the fluency penalty sits
-    on the first token that breaks the grammar (the last token if the text is merely
-    unfinished), and ``−λ/(n−1)`` on every token that completes a repeated bigram.
+    ``Φ_m = tanh(S_m/2) − 1[w_1 … w_m starts no grammatical text] − λ · (repeated bigrams so far)/(m − 1)``,
+    with ``S_m`` the summed sentiment of the prefix; ``Φ_0 = 0``. It reads only ``w_1 … w_m``
+    (sentiment is computed left to right), so rewards built from it are causal. An unfinished
+    but viable prefix is not penalised: a story in progress is not yet wrong.
+    """
+    sentiment = data.token_sentiment(tokens)  # (n,) s_t, left to right
+    viable = data.grammatical_prefix_length(tokens)  # prefixes up to this length start a grammatical text
+    repeated = _repeated_bigrams(tokens)  # (n,)
+    potentials, S, count = [0.0], 0.0, 0
+    for m in range(1, len(tokens) + 1):
+        S += sentiment[m - 1]
+        count += repeated[m - 1]
+        potential = math.tanh(S / 2) - (FLUENCY_PENALTY if m > viable else 0.0)
+        if count:
+            potential -= REPETITION_COEF * count / max(m - 1, 1)
+        potentials.append(potential)
+    return potentials
+
+
+def _token_rewards(tokens: list[str]) -> list[float]:
+    """Causal per-token gold rewards of one text (length ``max(n, 1)``), summing to its gold reward.
+
+    Potential-based shaping (Ng, Harada & Russell 1999): ``r_t = Φ_t − Φ_{t−1}`` with
+    :func:`_potentials`, and the last token also gets ``gold − Φ_n`` (−1 when the text is
+    viable but unfinished, else 0), so ``Σ_t r_t = Φ_n + (gold − Φ_n) = gold``. ``r_t`` depends
+    only on ``w_1 … w_t`` (and, for the last token, on the text ending there): changing a later
+    token never changes an earlier reward. A sentiment word earns the rise in ``tanh(S/2)`` it
+    causes, the token that breaks the grammar gets −1, a token that completes a repeated bigram
+    gets the rise in the repetition penalty.
     """
     if not tokens:
         return [-FLUENCY_PENALTY]
-    s = data.token_sentiment(tokens)  # (n,) s_t
-    S = sum(s)
-    share = 0.5 if S == 0 else math.tanh(S / 2) / S  # tanh(x/2)/x → 1/2 as x → 0
-    rewards = [s_t * share for s_t in s]
-    if not data.is_grammatical(" ".join(tokens)):
-        rewards[min(data.grammatical_prefix_length(tokens), len(tokens) - 1)] -= FLUENCY_PENALTY
-    for t, repeated in enumerate(_repeated_bigrams(tokens)):
-        if repeated:
-            rewards[t] -= REPETITION_COEF / (len(tokens) - 1)
+    potentials = _potentials(tokens)  # (n + 1,)
+    rewards = [potentials[t] - potentials[t - 1] for t in range(1, len(tokens) + 1)]
+    rewards[-1] += gold_reward_terms(" ".join(tokens))["total"] - potentials[-1]
     return rewards
 
 

@@ -1,6 +1,7 @@
 """rlcourse.analysis against hand-worked cases and naive loops."""
 
 import copy
+import itertools
 import math
 
 import pytest
@@ -119,7 +120,7 @@ def test_movement_by_pools_squared_norms():
 # ----------------------------------------------------------------------------- credit assignment
 
 
-def _naive_variance(length, num_samples, vocab_size, dense, gamma, seed):
+def _naive_variance(length, num_samples, vocab_size, dense, gamma, seed, score="sum"):
     """The same estimator, one sample and one token at a time."""
     generator = torch.Generator().manual_seed(seed)
     actions = torch.randint(vocab_size, (num_samples, length), generator=generator)
@@ -131,8 +132,12 @@ def _naive_variance(length, num_samples, vocab_size, dense, gamma, seed):
         for t in range(length):
             if dense:
                 weight = sum(gamma ** (k - t) * (r[k] - p) for k in range(t, length))
-            else:
+            elif score == "sum":
                 weight = sum(r) - p * length
+            else:  # verdict: pass when at least ceil(p·T) tokens are rewarded; E = binomial tail, summed by hand
+                k = math.ceil(p * length)
+                tail = sum(math.comb(length, j) * p ** j * (1 - p) ** (length - j) for j in range(k, length + 1))
+                weight = (1.0 if sum(r) >= k else 0.0) - tail
             g += [((1.0 if int(actions[s, t]) == v else 0.0) - p) * weight for v in range(vocab_size)]
         grads.append(g)
     return float(torch.tensor(grads, dtype=torch.float64).var(0).sum())
@@ -143,6 +148,62 @@ def test_toy_gradient_variance_matches_naive_loop(dense, gamma):
     fast = analysis.toy_gradient_variance(7, num_samples=60, vocab_size=3, dense=dense, gamma=gamma, seed=3)
     slow = _naive_variance(7, 60, 3, dense, gamma, seed=3)
     assert math.isclose(fast, slow, rel_tol=1e-9)
+
+
+def test_toy_gradient_variance_of_the_verdict_matches_naive_loop():
+    fast = analysis.toy_gradient_variance(9, num_samples=80, vocab_size=3, score="verdict", seed=4)
+    slow = _naive_variance(9, 80, 3, False, 1.0, seed=4, score="verdict")
+    assert math.isclose(fast, slow, rel_tol=1e-9)
+
+
+def _naive_signal(length, vocab_size, score):
+    """‖∇ E[R]‖² by autograd through the exact expectation (enumerate every sequence; tiny T only)."""
+    theta = torch.zeros(length, vocab_size, dtype=torch.float64, requires_grad=True)
+    probs = theta.softmax(-1)
+    expected = 0.0
+    k = math.ceil(length / vocab_size)
+    for seq in itertools.product(range(vocab_size), repeat=length):
+        prob = torch.stack([probs[t, a] for t, a in enumerate(seq)]).prod()
+        count = sum(a == 0 for a in seq)
+        expected = expected + prob * (count if score == "sum" else float(count >= k))
+    (grad,) = torch.autograd.grad(expected, theta)
+    return float((grad ** 2).sum())
+
+
+@pytest.mark.parametrize("length,vocab_size,score", [(3, 3, "sum"), (4, 2, "verdict"), (5, 3, "verdict")])
+def test_toy_gradient_signal_matches_enumeration(length, vocab_size, score):
+    exact = analysis.toy_gradient_signal(length, vocab_size=vocab_size, score=score)
+    assert exact == pytest.approx(_naive_signal(length, vocab_size, score), rel=1e-9)
+
+
+def test_toy_policy_training_learns_and_refuses_nonsense():
+    dense = analysis.toy_policy_training(20, dense=True, num_steps=60, seed=0)
+    assert dense[0]["p_correct"] == pytest.approx(0.25)
+    assert dense[-1]["p_correct"] > 0.6
+    with pytest.raises(ValueError, match="score must be one of"):
+        analysis.toy_policy_training(5, score="max")
+    with pytest.raises(ValueError, match="dense rewards add up"):
+        analysis.toy_policy_training(5, score="verdict", dense=True)
+
+
+def test_toy_policy_training_matches_a_naive_step():
+    """One step by hand: the leave-one-out advantages times log π, averaged over the batch, through Adam."""
+    T, N, V, lr = 4, 3, 4, 0.05
+    history = analysis.toy_policy_training(T, num_steps=2, batch_size=N, lr=lr, vocab_size=V, seed=5)
+    generator = torch.Generator().manual_seed(5)
+    probs = torch.full((T, V), 1.0 / V, dtype=torch.float64)
+    actions = torch.multinomial(probs, N, replacement=True, generator=generator).T  # (N, T)
+    R = [sum(int(a) == 0 for a in row) for row in actions]
+    grad = torch.zeros(T, V, dtype=torch.float64)
+    for i in range(N):
+        advantage = R[i] - sum(R[j] for j in range(N) if j != i) / (N - 1)
+        for t in range(T):
+            onehot = torch.zeros(V, dtype=torch.float64)
+            onehot[actions[i, t]] = 1.0
+            grad[t] -= advantage * (onehot - probs[t]) / N  # ∇ of −A·log π(a_t), batch mean
+    # Adam's first step moves each coordinate by −lr·sign(g) (where g ≠ 0)
+    theta = -lr * torch.sign(grad)
+    assert history[1]["p_correct"] == pytest.approx(float(theta.softmax(-1)[:, 0].mean()), rel=1e-6)
 
 
 def test_toy_gradient_variance_single_token_hand_worked():

@@ -194,11 +194,40 @@ def test_token_rewards_hand_case():
     r = gold_token_rewards([text], num_tokens=9)[0]
     k = data.grammatical_prefix_length(text.split())
     assert k == 6  # "great" cannot start a sentence
-    S = -0.3 + 1.0  # "not good" + "great"
+    # potential-based shaping: each token earns the change it makes to tanh(S/2) of the prefix
     expected = torch.zeros(9)
-    expected[4] = -0.3 * math.tanh(S / 2) / S  # each sentiment word gets its share of tanh(S/2)
-    expected[6] = 1.0 * math.tanh(S / 2) / S - 1.0  # and the fluency penalty sits where the grammar breaks
+    expected[4] = math.tanh(-0.3 / 2)  # "not good": S goes 0 -> -0.3
+    expected[6] = math.tanh((-0.3 + 1.0) / 2) - math.tanh(-0.3 / 2) - 1.0  # "great": S -> 0.7, and the grammar breaks
     assert_close(r, expected)
+
+
+def test_token_rewards_are_causal():
+    """Changing token k never changes the reward of an earlier token (Ng et al. 1999 shaping reads prefixes only)."""
+    rng = random.Random(0)
+    words = ["the", "film", "was", "not", "very", "good", "great", "awful", ".", "and", "it", "i", "loved", "dull"]
+    texts = varied_texts(seed=2)
+    checked = 0
+    for text in texts:
+        tokens = text.split()
+        if len(tokens) < 3:
+            continue
+        k = rng.randrange(1, len(tokens))
+        changed = tokens[:k] + [rng.choice([w for w in words if w != tokens[k]])] + tokens[k + 1:]
+        before = gold_token_rewards([text], num_tokens=len(tokens))[0]
+        after = gold_token_rewards([" ".join(changed)], num_tokens=len(tokens))[0]
+        assert torch.equal(before[:k], after[:k]), (text, " ".join(changed), k)
+        assert_close(after.double().sum(), gold_reward([" ".join(changed)]).double()[0], atol=1e-6, rtol=0)
+        checked += 1
+    assert checked >= 10
+
+
+def test_the_old_non_causal_split_would_fail_the_causality_check():
+    # r_t = s_t·tanh(S/2)/S (the former scheme) gives "good" a share that depends on a later word
+    share = lambda S: math.tanh(S / 2) / S  # noqa: E731
+    assert share(0.6) * 0.6 != pytest.approx(share(0.6 + 1.0) * 0.6)
+    r_short = gold_token_rewards(["the film was good ."], num_tokens=8)[0]
+    r_long = gold_token_rewards(["the film was good and great ."], num_tokens=8)[0]
+    assert float(r_short[3]) == float(r_long[3]) == pytest.approx(math.tanh(0.6 / 2))
 
 
 def test_token_rewards_reject_a_short_width():
@@ -215,9 +244,8 @@ def test_response_token_rewards_align_with_responses():
     assert all(map(data.is_grammatical, full[:2] + full[3:]))
     assert r.shape == (5, T)
     assert_close(r.double().sum(1), gold_reward(full).double(), atol=1e-6, rtol=0)
-    # "clever . i loved it .": clever (position 0) and loved (position 3) share tanh(S/2), S = 0.6 + 0.9
-    share = math.tanh(1.5 / 2) / 1.5
-    assert_close(r[1], torch.tensor([0.6 * share, 0, 0, 0.9 * share, 0, 0, 0, 0]))
+    # "clever . i loved it .": clever (position 0) raises tanh(S/2) from 0 to tanh(0.3), loved (3) to tanh(0.75)
+    assert_close(r[1], torch.tensor([math.tanh(0.3), 0, 0, math.tanh(0.75) - math.tanh(0.3), 0, 0, 0, 0]))
     assert float(r[2, 0]) == pytest.approx(-1.0)  # empty response: the unfinished prompt's penalty lands at 0
     assert float(r[4, 0]) == pytest.approx(math.tanh(0.5))  # the prompt's "great" is credited to the first token
     with pytest.raises(ValueError, match="more than num_tokens"):
