@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from typing import Callable
 
 import torch
-from tqdm.auto import tqdm
 
 from rlcourse import losses, policy, rewards
 from rlcourse.utils import check as _check
+from rlcourse.utils import progress_bar
 
 __all__ = [
     "best_of_n_kl_bound",
@@ -181,7 +181,7 @@ def train_dpo(config: DPOConfig, model, tokenizer, dataset: rewards.PreferenceDa
     steps_per_epoch = math.ceil(len(dataset) / config.batch_size)
     history = []
     model.train()
-    bar = tqdm(total=config.num_epochs * steps_per_epoch, desc="DPO", disable=not progress)
+    bar = progress_bar(total=config.num_epochs * steps_per_epoch, desc="DPO", disable=not progress)
     for _ in range(config.num_epochs):
         for idx in torch.randperm(len(dataset), generator=generator).split(config.batch_size):
             pick = lambda xs: [xs[i] for i in idx.tolist()]  # noqa: E731

@@ -28,11 +28,11 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
-from tqdm.auto import tqdm
 
 from rlcourse import advantages as adv
 from rlcourse import data, losses, policy, rewards
 from rlcourse.masked import masked_mean
+from rlcourse.utils import progress_bar
 
 
 class TrainingDivergedError(RuntimeError):
@@ -400,7 +400,7 @@ def train(config: LoopConfig, model=None, tokenizer=None, reward_fn=None, ref_mo
     reward_kl_coef = config.kl_coef if algo.kl_in_reward else 0.0  # GRPO: β goes into the loss (k3)
 
     history = []
-    bar = tqdm(range(config.num_steps), desc=type(config).__name__.replace("Config", ""), disable=not progress)
+    bar = progress_bar(range(config.num_steps), desc=type(config).__name__.replace("Config", ""), disable=not progress)
     for step in bar:
         start = time.perf_counter()
         batch = rollout(model, ref_model, tokenizer, task_prompts(config, step), config, generator)

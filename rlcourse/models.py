@@ -25,7 +25,6 @@ import time
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 from transformers import (
     AutoModelForCausalLM,
     AutoTokenizer,
@@ -37,7 +36,7 @@ from transformers import (
 )
 
 from rlcourse import data
-from rlcourse.utils import check
+from rlcourse.utils import check, progress_bar
 
 DEFAULT_MODEL_PATH = Path(__file__).parent / "assets" / "tiny-gpt"
 SPECIAL_TOKENS = {"pad_token": "<pad>", "bos_token": "<bos>", "eos_token": "<eos>", "unk_token": "<unk>"}
@@ -318,7 +317,7 @@ def pretrain(
 
     history, start = [], time.perf_counter()
     model.train()
-    bar = tqdm(range(steps_trained), desc="pretraining", disable=not progress)
+    bar = progress_bar(range(steps_trained), desc="pretraining", disable=not progress)
     for step in bar:
         batch = encode_for_lm(tokenizer, corpus_batch(rng, batch_size, story_fraction))
         loss = model(**batch).loss

@@ -74,3 +74,32 @@ def show_source(obj) -> None:
     import inspect
 
     print(inspect.getsource(obj))
+
+
+def progress_bar(iterable=None, **kwargs):
+    """A ``tqdm`` bar whose saved notebook output shows where it ended, not 0%.
+
+    In JupyterLab ``tqdm.auto`` draws a widget, and the plain-text copy saved with the notebook
+    (what nbviewer, GitHub and a terminal show) is the bar as it was when first displayed: 0%.
+    Here the widget is displayed with a display id and re-displayed when the bar closes, so the
+    saved text reads e.g. ``PPO: 100%|██████████| 50/50``. Outside a notebook it is plain
+    ``tqdm.auto``. Takes ``tqdm``'s arguments.
+    """
+    from tqdm.auto import tqdm as auto_tqdm
+    from tqdm.notebook import tqdm as notebook_tqdm
+
+    if kwargs.get("disable") or not issubclass(auto_tqdm, notebook_tqdm):
+        return auto_tqdm(iterable, **kwargs)
+    from IPython.display import display
+
+    bar = notebook_tqdm(iterable, display=False, **kwargs)
+    handle = display(bar.container, display_id=True)
+    close = bar.close
+
+    def close_and_refresh() -> None:
+        close()
+        if handle is not None:
+            handle.update(bar.container)
+
+    bar.close = close_and_refresh
+    return bar
