@@ -152,7 +152,8 @@ def _check_logits_pair(logits, ref_logits, mask) -> torch.Tensor:
     _check(isinstance(ref_logits, torch.Tensor) and ref_logits.shape == logits.shape,
            f"ref_logits must have the shape of logits {tuple(logits.shape)}, got "
            f"{getattr(ref_logits, 'shape', type(ref_logits).__name__)}; score the same positions with both models.")
-    _check(isinstance(mask, torch.Tensor) and mask.shape == logits.shape[:2] and bool(((mask == 0) | (mask == 1)).all()),
+    _check(isinstance(mask, torch.Tensor) and mask.shape == logits.shape[:2]
+           and bool(((mask == 0) | (mask == 1)).all()),
            f"mask must be a 0/1 tensor of shape {tuple(logits.shape[:2])}, got "
            f"{getattr(mask, 'shape', type(mask).__name__)}; pass gen.response_mask.")
     _check(bool(mask.any()), "mask holds no response token; pass a batch with at least one.")
@@ -188,7 +189,8 @@ def kl_estimator_stats(logits: torch.Tensor, ref_logits: torch.Tensor, actions: 
         >>> logits = torch.tensor([0.5, 0.25, 0.25]).log()[None, None]  # (1, 1, 3)
         >>> ref_logits = torch.tensor([0.25, 0.5, 0.25]).log()[None, None]
         >>> stats = kl_estimator_stats(logits, ref_logits, torch.tensor([[0]]), torch.ones(1, 1))
-        >>> round(float(stats["exact"]), 4), round(stats["k3"]["bias"], 6), round(stats["k2"]["bias"], 4)  # ⅜(log 2)² − ¼ log 2
+        >>> # k2's bias: ⅜(log 2)² − ¼ log 2
+        >>> round(float(stats["exact"]), 4), round(stats["k3"]["bias"], 6), round(stats["k2"]["bias"], 4)
         (0.1733, 0.0, 0.0069)
     """
     keep = _check_logits_pair(logits, ref_logits, mask)  # (N, T)
@@ -281,7 +283,8 @@ def gradient_agreement(grad: torch.Tensor, target: torch.Tensor, mask: torch.Ten
         (0.5, 0.25)
     """
     _check(grad.shape == target.shape and grad.dim() == 3,
-           f"grad and target must be two (N, T, V) tensors of one shape, got {tuple(grad.shape)} and {tuple(target.shape)}.")
+           f"grad and target must be two (N, T, V) tensors of one shape, "
+           f"got {tuple(grad.shape)} and {tuple(target.shape)}.")
     keep = _check_logits_pair(grad, target, mask)  # (N, T)
     grad, target = grad.double()[keep], target.double()[keep]  # (M, V) the response positions
     norm, target_norm = grad.norm(dim=-1), target.norm(dim=-1)  # (M,)

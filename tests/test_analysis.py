@@ -157,7 +157,8 @@ def _autograd_kl_gradients(logits, ref_logits):
 
 def test_kl_estimator_gradients_hand_worked():
     grads = analysis.kl_estimator_gradients(_logits(P3), _logits(Q3), torch.ones(1, 1))
-    # ∇_z KL(π‖π_ref) = π ⊙ (log π/π_ref − KL) = [½·¾, ¼·(−5/4), ¼·(−¼)] log 2; ∇_z KL(π_ref‖π) = π − π_ref
+    # ∇_z KL(π‖π_ref) = π ⊙ (log π/π_ref − KL) = [½·¾, ¼·(−5/4), ¼·(−¼)] log 2
+    # ∇_z KL(π_ref‖π) = π − π_ref
     reverse = torch.tensor([[[0.375, -0.3125, -0.0625]]], dtype=torch.float64) * LN2
     forward = torch.tensor([[[0.25, -0.25, 0.0]]], dtype=torch.float64)
     torch.testing.assert_close(grads["reverse"], reverse)
@@ -168,7 +169,8 @@ def test_kl_estimator_gradients_hand_worked():
     torch.testing.assert_close(grads["k1/reward"], reverse)
     torch.testing.assert_close(grads["k3/reward"], reverse - forward)
     # k2 in the reward, by hand: Σ_a π(a) ½(log r_a)² (e_a − π), with (log r)² = [(log 2)², (log 2)², 0]
-    p, half_sq = torch.tensor(P3, dtype=torch.float64), 0.5 * LN2**2 * torch.tensor([1.0, 1.0, 0.0], dtype=torch.float64)
+    p = torch.tensor(P3, dtype=torch.float64)
+    half_sq = 0.5 * LN2**2 * torch.tensor([1.0, 1.0, 0.0], dtype=torch.float64)
     k2_reward = sum(p[a] * half_sq[a] * (torch.eye(3, dtype=torch.float64)[a] - p) for a in range(3))
     torch.testing.assert_close(grads["k2/reward"][0, 0], k2_reward)
 
@@ -237,7 +239,8 @@ def test_kl_estimators_on_the_tiny_model(tiny):
         for p in moved.parameters():
             p.add_(0.02 * torch.randn(p.shape, generator=torch.Generator().manual_seed(0)))
     config = loops.PPOConfig(num_prompts=2, group_size=2, max_new_tokens=8)
-    batch = loops.rollout(moved, model, tokenizer, loops.task_prompts(config, 0), config, torch.Generator().manual_seed(2))
+    prompts = loops.task_prompts(config, 0)
+    batch = loops.rollout(moved, model, tokenizer, prompts, config, torch.Generator().manual_seed(2))
     logits, ref_logits = analysis.response_logits_pair(moved, model, batch.gen)
     stats = analysis.kl_estimator_stats(logits, ref_logits, batch.gen.response_ids, batch.mask)
     keep = batch.mask.bool()
