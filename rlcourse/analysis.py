@@ -4,6 +4,10 @@ Notebook 05 asks what RL did to the model; these functions answer with numbers:
 
 - :func:`word_frequency_shift`: which words the policy now writes more (or less) often;
 - :func:`per_position_kl`: the exact KL(π‖π_ref) at every response position;
+- :func:`kl_estimator_table` (from :func:`kl_estimator_stats`, :func:`kl_estimator_gradients`
+  and :func:`gradient_agreement`): how the per-token estimators k1, k2, k3 of that KL behave on real samples (bias and noise),
+  and which gradient each gives as a loss term or inside the reward, all computed exactly over
+  the vocabulary;
 - :func:`parameter_movement` / :func:`movement_by`: how far each part of θ moved,
   ``‖θ − θ_ref‖ / ‖θ_ref‖`` per tensor, per layer, per part (attention, MLP, embedding, norm)
   and per kind (weights vs biases).
@@ -29,13 +33,19 @@ from collections import Counter
 import torch
 import torch.nn.functional as F
 
-from rlcourse import models, policy
+from rlcourse import losses, models, policy
 from rlcourse.utils import check as _check
 
 __all__ = [
     "word_frequencies",
     "word_frequency_shift",
     "per_position_kl",
+    "response_logits_pair",
+    "KL_ESTIMATORS",
+    "kl_estimator_stats",
+    "kl_estimator_gradients",
+    "gradient_agreement",
+    "kl_estimator_table",
     "parameter_movement",
     "movement_by",
     "toy_gradient_variance",
@@ -102,6 +112,15 @@ def word_frequency_shift(texts_before: list[str], texts_after: list[str], top: i
 
 
 @torch.no_grad()
+def response_logits_pair(model, ref_model, gen: policy.Generation) -> tuple[torch.Tensor, torch.Tensor]:
+    """Full next-token logits of π and π_ref at every response position of ``gen``: two ``(N, T, V)``."""
+    T = gen.response_ids.shape[1]
+    logits = policy.response_logits(model, gen.input_ids, gen.attention_mask, T)  # (N, T, V)
+    ref_logits = policy.response_logits(ref_model, gen.input_ids, gen.attention_mask, T)  # (N, T, V)
+    return logits, ref_logits
+
+
+@torch.no_grad()
 def per_position_kl(model, ref_model, gen: policy.Generation) -> tuple[torch.Tensor, torch.Tensor]:
     """Exact KL(π(·|s_t) ‖ π_ref(·|s_t)) at every response position, averaged over the sequences.
 
@@ -116,13 +135,198 @@ def per_position_kl(model, ref_model, gen: policy.Generation) -> tuple[torch.Ten
         ``(kl_per_token, kl_by_position)``: ``(N, T)`` KL_t (0 after each response's end)
         and ``(T,)`` its mean over the sequences still running at t (0 where none is).
     """
-    T = gen.response_ids.shape[1]
     mask = gen.response_mask.float()  # (N, T)
-    logp = F.log_softmax(policy.response_logits(model, gen.input_ids, gen.attention_mask, T), -1)  # (N, T, V)
-    ref_logp = F.log_softmax(policy.response_logits(ref_model, gen.input_ids, gen.attention_mask, T), -1)  # (N, T, V)
+    logits, ref_logits = response_logits_pair(model, ref_model, gen)  # (N, T, V) each
+    logp, ref_logp = F.log_softmax(logits, -1), F.log_softmax(ref_logits, -1)  # (N, T, V)
     kl = (logp.exp() * (logp - ref_logp)).sum(-1).clamp(min=0.0) * mask  # (N, T)
     by_position = kl.sum(0) / mask.sum(0).clamp(min=1.0)  # (T,)
     return kl, by_position
+
+
+# ----------------------------------------------------------------------------- KL estimators, exactly
+
+# The per-token estimators of KL(π‖π_ref) in rlcourse.losses, by name (Schulman 2020).
+KL_ESTIMATORS = {"k1": losses.kl_k1, "k2": losses.kl_k2, "k3": losses.kl_k3}
+
+
+def _check_logits_pair(logits, ref_logits, mask) -> torch.Tensor:
+    """Validate ``(N, T, V)`` logits, ref_logits and a ``(N, T)`` 0/1 mask; return the mask as a bool tensor."""
+    _check(isinstance(logits, torch.Tensor) and logits.dim() == 3,
+           f"logits must be a (N, T, V) tensor, got {getattr(logits, 'shape', type(logits).__name__)}; "
+           "pass the full next-token logits at the response positions (response_logits_pair).")
+    _check(isinstance(ref_logits, torch.Tensor) and ref_logits.shape == logits.shape,
+           f"ref_logits must have the shape of logits {tuple(logits.shape)}, got "
+           f"{getattr(ref_logits, 'shape', type(ref_logits).__name__)}; score the same positions with both models.")
+    _check(isinstance(mask, torch.Tensor) and mask.shape == logits.shape[:2]
+           and bool(((mask == 0) | (mask == 1)).all()),
+           f"mask must be a 0/1 tensor of shape {tuple(logits.shape[:2])}, got "
+           f"{getattr(mask, 'shape', type(mask).__name__)}; pass gen.response_mask.")
+    _check(bool(mask.any()), "mask holds no response token; pass a batch with at least one.")
+    return mask.bool()
+
+
+def kl_estimator_stats(logits: torch.Tensor, ref_logits: torch.Tensor, actions: torch.Tensor,
+                       mask: torch.Tensor) -> dict:
+    """Bias and noise of k1, k2, k3 against the exact KL(π‖π_ref), position by position.
+
+    At each position, with ``r(a) = π_ref(a)/π(a)``, everything is summed over the vocabulary
+    (in float64), not sampled:
+
+        exact      KL_t = Σ_a π(a) log(π(a)/π_ref(a))
+        expected   E_t[k] = Σ_a π(a) k(a)          (k1 = −log r, k2 = ½(log r)², k3 = (r−1) − log r)
+        bias       mean_t (E_t[k] − KL_t)          (0 for k1 and k3; k2's is > 0 far from π_ref)
+        exact_std  sqrt(mean_t Var_{a~π}[k(a)])    (the noise of a one-token estimate)
+
+    and, on the tokens actually sampled, ``samples = k(a_t)`` and ``std``, the standard deviation
+    of ``k(a_t) − KL_t`` over them (what ``exact_std`` predicts, with sampling noise).
+
+    Args:
+        logits, ref_logits: ``(N, T, V)`` next-token logits of π and π_ref at the response positions.
+        actions: ``(N, T)`` the sampled tokens ``a_t`` (drawn from π).
+        mask: ``(N, T)``, 1 on response tokens.
+
+    Returns:
+        ``{"exact": (N, T), "k1": {...}, "k2": {...}, "k3": {...}}``, each estimator's dict holding
+        ``"expected"`` ``(N, T)``, ``"samples"`` ``(N, T)`` (0 on padding), and floats
+        ``"bias"``, ``"exact_std"``, ``"std"``.
+
+    Example (π = [½, ¼, ¼], π_ref = [¼, ½, ¼], so KL = ¼ log 2):
+        >>> logits = torch.tensor([0.5, 0.25, 0.25]).log()[None, None]  # (1, 1, 3)
+        >>> ref_logits = torch.tensor([0.25, 0.5, 0.25]).log()[None, None]
+        >>> stats = kl_estimator_stats(logits, ref_logits, torch.tensor([[0]]), torch.ones(1, 1))
+        >>> # k2's bias: ⅜(log 2)² − ¼ log 2
+        >>> round(float(stats["exact"]), 4), round(stats["k3"]["bias"], 6), round(stats["k2"]["bias"], 4)
+        (0.1733, 0.0, 0.0069)
+    """
+    keep = _check_logits_pair(logits, ref_logits, mask)  # (N, T)
+    _check(isinstance(actions, torch.Tensor) and actions.shape == mask.shape and not actions.is_floating_point()
+           and bool(((actions >= 0) & (actions < logits.shape[-1]))[keep].all()),
+           f"actions must be integer token ids in [0, {logits.shape[-1]}) of shape {tuple(mask.shape)}; "
+           "pass gen.response_ids.")
+    logp = F.log_softmax(logits.double(), -1)  # (N, T, V)
+    ref_logp = F.log_softmax(ref_logits.double(), -1)  # (N, T, V)
+    p = logp.exp()  # (N, T, V)
+    exact = torch.where(keep, (p * (logp - ref_logp)).sum(-1), 0.0)  # (N, T)
+    sampled = actions.long().masked_fill(~keep, 0)[..., None]  # (N, T, 1); padding reads token 0, then is zeroed
+    out: dict = {"exact": exact}
+    for name, estimator in KL_ESTIMATORS.items():
+        k = estimator(logp, ref_logp)  # (N, T, V): k(a) for every token a
+        expected = (p * k).sum(-1)  # (N, T)
+        variance = (p * k**2).sum(-1) - expected**2  # (N, T) Var_{a~π}[k(a)]
+        samples = torch.where(keep, k.gather(-1, sampled).squeeze(-1), 0.0)  # (N, T)
+        out[name] = {
+            "expected": torch.where(keep, expected, 0.0),
+            "samples": samples,
+            "bias": float((expected - exact)[keep].mean()),
+            "exact_std": math.sqrt(max(float(variance[keep].mean()), 0.0)),
+            "std": float((samples - exact)[keep].std()) if int(keep.sum()) > 1 else 0.0,
+        }
+    return out
+
+
+def kl_estimator_gradients(logits: torch.Tensor, ref_logits: torch.Tensor, mask: torch.Tensor) -> dict:
+    """The expected gradient, with respect to the logits z of π, of each KL estimator in each use.
+
+    Exactly, summed over the vocabulary (no sampling noise), at every position:
+
+        "k/loss"    Σ_a sg(π(a)) ∇_z k(a)              k differentiated as a loss term, a ~ π
+                                                         (GRPO's β·k3 in the loss)
+        "k/reward"  Σ_a π(a) sg(k(a)) ∇_z log π(a)      k inside the reward, REINFORCE-style
+                                                         (−β·k1 in the per-token reward)
+        "reverse"   ∇_z KL(π‖π_ref) = Σ_a π(a) (log π(a)/π_ref(a) − KL) e_a    (what the penalty means)
+        "forward"   ∇_z KL(π_ref‖π) = π − π_ref
+
+    (sg = stop-gradient.) The two uses of one k add up to ``∇_z Σ_a π(a) k(a)``. With
+    ``∇_z k(a) = −f'(log r_a) ∇_z log π(a)`` one finds k1/loss = 0, k2/loss = reverse,
+    k3/loss = forward (``∇k3 = (1 − r)∇log π``), k1/reward = reverse, and
+    k3/reward = reverse − forward (Tang & Munos 2025, "On a few pitfalls in KL divergence
+    gradient estimation for RL"). Per position only: how a token changes later states is left out.
+
+    Args:
+        logits, ref_logits: ``(N, T, V)`` next-token logits of π and π_ref.
+        mask: ``(N, T)``, 1 on response tokens.
+
+    Returns:
+        ``{"reverse", "forward", "k1/loss", "k1/reward", "k2/loss", …}``, each ``(N, T, V)``
+        float64, 0 on padding.
+    """
+    keep = _check_logits_pair(logits, ref_logits, mask)[..., None]  # (N, T, 1)
+    z = logits.detach().double().requires_grad_(True)  # (N, T, V)
+    logp = F.log_softmax(z, -1)  # (N, T, V)
+    ref_logp = F.log_softmax(ref_logits.detach().double(), -1)  # (N, T, V)
+    p = logp.detach().exp()  # (N, T, V) sg(π)
+    log_ratio = logp.detach() - ref_logp  # (N, T, V) log π/π_ref
+    kl = (p * log_ratio).sum(-1, keepdim=True)  # (N, T, 1)
+    grads = {"reverse": p * (log_ratio - kl), "forward": p - ref_logp.exp()}  # (N, T, V) each, closed forms
+    for name, estimator in KL_ESTIMATORS.items():
+        k = estimator(logp, ref_logp)  # (N, T, V) k(a) for every a, with gradient through log π
+        # Positions do not interact, so the gradient of a sum over positions is each position's gradient.
+        uses = {"loss": (p * k).sum(), "reward": (p * k.detach() * logp).sum()}
+        for use, surrogate in uses.items():
+            (grads[f"{name}/{use}"],) = torch.autograd.grad(surrogate, z, retain_graph=True)
+    return {key: torch.where(keep, g, 0.0) for key, g in grads.items()}
+
+
+def gradient_agreement(grad: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> tuple[float, float]:
+    """How well ``grad`` points like ``target``: mean over positions of cosine and of norm ratio.
+
+    ``cos_t = ⟨g_t, g*_t⟩ / (‖g_t‖ ‖g*_t‖)`` and ``ratio_t = ‖g_t‖ / ‖g*_t‖`` over the V logits of
+    position t, averaged over the response positions. A gradient under 1e-9 of the target's norm
+    is zero (its direction is rounding noise) and counts as cosine 0.
+
+    Args:
+        grad, target: ``(N, T, V)``, e.g. from :func:`kl_estimator_gradients`.
+        mask: ``(N, T)``, 1 on response tokens.
+
+    Returns:
+        ``(mean cosine, mean norm ratio)``.
+
+    Example:
+        >>> g = torch.tensor([[[1.0, -1.0, 0.0], [0.0, 0.0, 0.0]]])  # (1, 2, 3)
+        >>> cos, ratio = gradient_agreement(g, torch.tensor([[[2.0, -2.0, 0.0], [1.0, -1.0, 0.0]]]), torch.ones(1, 2))
+        >>> round(cos, 6), round(ratio, 6)  # positions: (cos 1, ratio ½) and (cos 0, ratio 0)
+        (0.5, 0.25)
+    """
+    _check(grad.shape == target.shape and grad.dim() == 3,
+           f"grad and target must be two (N, T, V) tensors of one shape, "
+           f"got {tuple(grad.shape)} and {tuple(target.shape)}.")
+    keep = _check_logits_pair(grad, target, mask)  # (N, T)
+    grad, target = grad.double()[keep], target.double()[keep]  # (M, V) the response positions
+    norm, target_norm = grad.norm(dim=-1), target.norm(dim=-1)  # (M,)
+    _check(bool((target_norm > 0).all()), "target is zero at some response position (π = π_ref there?); "
+           "compare where the target gradient exists.")
+    ratio = norm / target_norm  # (M,)
+    cos = torch.where(ratio > 1e-9, (grad * target).sum(-1) / (norm * target_norm).clamp(min=1e-300), 0.0)  # (M,)
+    return float(cos.mean()), float(ratio.mean())
+
+
+def kl_estimator_table(logits: torch.Tensor, ref_logits: torch.Tensor, actions: torch.Tensor,
+                       mask: torch.Tensor) -> list[dict]:
+    """One row per estimator (k1, k2, k3): its bias and noise, and its gradient in both uses.
+
+    Combines :func:`kl_estimator_stats` and :func:`kl_estimator_gradients`; the gradients are
+    compared with ∇KL(π‖π_ref) ("rev") and ∇KL(π_ref‖π) ("fwd") by :func:`gradient_agreement`.
+
+    Args:
+        logits, ref_logits: ``(N, T, V)`` next-token logits of π and π_ref at the response positions.
+        actions: ``(N, T)`` the tokens sampled from π; mask: ``(N, T)``, 1 on response tokens.
+
+    Returns:
+        ``[{"estimator", "bias", "exact_std", "std", "loss_cos_rev", "loss_cos_fwd", "loss_size",
+        "reward_cos_rev", "reward_cos_fwd", "reward_size"}, ...]``, where ``*_size`` is
+        ``‖g‖ / ‖∇KL(π‖π_ref)‖`` averaged over positions.
+    """
+    stats = kl_estimator_stats(logits, ref_logits, actions, mask)
+    grads = kl_estimator_gradients(logits, ref_logits, mask)
+    rows = []
+    for name in KL_ESTIMATORS:
+        row = {"estimator": name, **{key: stats[name][key] for key in ("bias", "exact_std", "std")}}
+        for use in ("loss", "reward"):
+            cos_rev, size = gradient_agreement(grads[f"{name}/{use}"], grads["reverse"], mask)
+            cos_fwd, _ = gradient_agreement(grads[f"{name}/{use}"], grads["forward"], mask)
+            row.update({f"{use}_cos_rev": cos_rev, f"{use}_cos_fwd": cos_fwd, f"{use}_size": size})
+        rows.append(row)
+    return rows
 
 
 # ----------------------------------------------------------------------------- parameters

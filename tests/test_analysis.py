@@ -86,6 +86,172 @@ def test_per_position_kl_matches_naive_loop(tiny):
     torch.testing.assert_close(by_position, kl.sum(0) / mask.sum(0).clamp(min=1))
 
 
+# ----------------------------------------------------------------------------- KL estimators, exactly
+
+LN2 = math.log(2.0)
+P3, Q3 = [0.5, 0.25, 0.25], [0.25, 0.5, 0.25]  # π and π_ref of the hand-worked V = 3 case
+
+
+def _logits(*dists):
+    """(1, len(dists), V) logits whose softmax is each given distribution."""
+    return torch.tensor(dists, dtype=torch.float64).log()[None]
+
+
+def test_kl_estimator_stats_hand_worked():
+    # π = [½, ¼, ¼], π_ref = [¼, ½, ¼]: log π/π_ref = [log 2, −log 2, 0], r = π_ref/π = [½, 2, 1]
+    stats = analysis.kl_estimator_stats(_logits(P3), _logits(Q3), torch.tensor([[1]]), torch.ones(1, 1))
+    kl = 0.5 * LN2 - 0.25 * LN2  # ¼ log 2
+    assert math.isclose(float(stats["exact"]), kl, rel_tol=1e-12)
+    assert math.isclose(float(stats["k1"]["expected"]), kl, rel_tol=1e-12)
+    assert math.isclose(float(stats["k2"]["expected"]), 0.5 * LN2**2 * (0.5 + 0.25), rel_tol=1e-12)  # ⅜ (log 2)²
+    assert math.isclose(float(stats["k3"]["expected"]), 0.5 * (0.5 - 1 + LN2) + 0.25 * (2 - 1 - LN2), rel_tol=1e-12)
+    assert abs(stats["k1"]["bias"]) < 1e-15 and abs(stats["k3"]["bias"]) < 1e-15
+    assert math.isclose(stats["k2"]["bias"], 0.375 * LN2**2 - 0.25 * LN2, rel_tol=1e-12)
+    # Var_π[k1] = Σ π (log π/π_ref)² − KL² = ¾ (log 2)² − (¼ log 2)²
+    assert math.isclose(stats["k1"]["exact_std"], math.sqrt(0.75 * LN2**2 - kl**2), rel_tol=1e-12)
+    # the sampled token is a = 1: k1 = −log 2, k2 = ½ (log 2)², k3 = 2 − 1 − log 2
+    assert math.isclose(float(stats["k1"]["samples"]), -LN2, rel_tol=1e-12)
+    assert math.isclose(float(stats["k2"]["samples"]), 0.5 * LN2**2, rel_tol=1e-12)
+    assert math.isclose(float(stats["k3"]["samples"]), 1 - LN2, rel_tol=1e-12)
+
+
+def test_kl_estimator_stats_match_naive_loops():
+    generator = torch.Generator().manual_seed(0)
+    N, T, V = 3, 4, 5
+    logits, ref_logits = torch.randn(N, T, V, generator=generator), torch.randn(N, T, V, generator=generator)
+    actions = torch.randint(V, (N, T), generator=generator)
+    mask = torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0], [1, 0, 0, 0]])
+    stats = analysis.kl_estimator_stats(logits, ref_logits, actions, mask)
+    formulas = {"k1": lambda lr: -lr, "k2": lambda lr: 0.5 * lr**2, "k3": lambda lr: math.exp(lr) - 1 - lr}
+    for name, k in formulas.items():
+        errors, biases, variances = [], [], []
+        for n in range(N):
+            for t in range(int(mask[n].sum())):
+                p = torch.softmax(logits[n, t].double(), -1).tolist()
+                q = torch.softmax(ref_logits[n, t].double(), -1).tolist()
+                exact = sum(p[a] * math.log(p[a] / q[a]) for a in range(V))
+                mean = sum(p[a] * k(math.log(q[a] / p[a])) for a in range(V))
+                variances.append(sum(p[a] * (k(math.log(q[a] / p[a])) - mean) ** 2 for a in range(V)))
+                biases.append(mean - exact)
+                sample = k(math.log(q[int(actions[n, t])] / p[int(actions[n, t])]))
+                assert math.isclose(float(stats[name]["samples"][n, t]), sample, rel_tol=1e-9, abs_tol=1e-12)
+                assert math.isclose(float(stats[name]["expected"][n, t]), mean, rel_tol=1e-9, abs_tol=1e-12)
+                errors.append(sample - exact)
+        assert math.isclose(stats[name]["bias"], sum(biases) / len(biases), rel_tol=1e-9, abs_tol=1e-12)
+        assert math.isclose(stats[name]["exact_std"], math.sqrt(sum(variances) / len(variances)), rel_tol=1e-9)
+        assert math.isclose(stats[name]["std"], torch.tensor(errors).std().item(), rel_tol=1e-6)
+        assert float(stats[name]["samples"][~mask.bool()].abs().sum()) == 0.0
+    assert abs(stats["k1"]["bias"]) < 1e-12 and abs(stats["k3"]["bias"]) < 1e-12 and stats["k2"]["bias"] > 0
+
+
+def _autograd_kl_gradients(logits, ref_logits):
+    """∇_z KL(π‖π_ref) and ∇_z KL(π_ref‖π) by autograd of the closed-form KLs, one position at a time."""
+    reverse, forward = torch.zeros_like(logits), torch.zeros_like(logits)
+    for n in range(logits.shape[0]):
+        for t in range(logits.shape[1]):
+            z = logits[n, t].clone().requires_grad_(True)
+            p, q = torch.softmax(z, -1), torch.softmax(ref_logits[n, t], -1)
+            (reverse[n, t],) = torch.autograd.grad((p * (p.log() - q.log())).sum(), z)
+            (forward[n, t],) = torch.autograd.grad((q * (q.log() - torch.log_softmax(z, -1))).sum(), z)
+    return reverse, forward
+
+
+def test_kl_estimator_gradients_hand_worked():
+    grads = analysis.kl_estimator_gradients(_logits(P3), _logits(Q3), torch.ones(1, 1))
+    # ∇_z KL(π‖π_ref) = π ⊙ (log π/π_ref − KL) = [½·¾, ¼·(−5/4), ¼·(−¼)] log 2
+    # ∇_z KL(π_ref‖π) = π − π_ref
+    reverse = torch.tensor([[[0.375, -0.3125, -0.0625]]], dtype=torch.float64) * LN2
+    forward = torch.tensor([[[0.25, -0.25, 0.0]]], dtype=torch.float64)
+    torch.testing.assert_close(grads["reverse"], reverse)
+    torch.testing.assert_close(grads["forward"], forward)
+    torch.testing.assert_close(grads["k1/loss"], torch.zeros_like(reverse), atol=1e-15, rtol=0)  # E_π[∇ log π] = 0
+    torch.testing.assert_close(grads["k2/loss"], reverse)
+    torch.testing.assert_close(grads["k3/loss"], forward)
+    torch.testing.assert_close(grads["k1/reward"], reverse)
+    torch.testing.assert_close(grads["k3/reward"], reverse - forward)
+    # k2 in the reward, by hand: Σ_a π(a) ½(log r_a)² (e_a − π), with (log r)² = [(log 2)², (log 2)², 0]
+    p = torch.tensor(P3, dtype=torch.float64)
+    half_sq = 0.5 * LN2**2 * torch.tensor([1.0, 1.0, 0.0], dtype=torch.float64)
+    k2_reward = sum(p[a] * half_sq[a] * (torch.eye(3, dtype=torch.float64)[a] - p) for a in range(3))
+    torch.testing.assert_close(grads["k2/reward"][0, 0], k2_reward)
+
+
+def test_kl_estimator_gradients_match_autograd_of_closed_forms():
+    generator = torch.Generator().manual_seed(1)
+    N, T, V = 2, 3, 6
+    logits = torch.randn(N, T, V, generator=generator, dtype=torch.float64)
+    ref_logits = torch.randn(N, T, V, generator=generator, dtype=torch.float64)
+    mask = torch.tensor([[1, 1, 0], [1, 1, 1]])
+    grads = analysis.kl_estimator_gradients(logits, ref_logits, mask)
+    reverse, forward = _autograd_kl_gradients(logits, ref_logits)
+    keep = mask.bool()[..., None]
+    torch.testing.assert_close(grads["reverse"], reverse * keep)
+    torch.testing.assert_close(grads["forward"], forward * keep)
+    torch.testing.assert_close(grads["k1/loss"], torch.zeros_like(reverse), atol=1e-14, rtol=0)
+    torch.testing.assert_close(grads["k2/loss"], reverse * keep)
+    torch.testing.assert_close(grads["k3/loss"], forward * keep)
+    torch.testing.assert_close(grads["k1/reward"], reverse * keep)
+    # both uses together are the gradient of the exact expectation Σ_a π(a) k(a), by autograd, position by position
+    for name, k in {"k2": lambda lr: 0.5 * lr**2, "k3": lambda lr: lr.exp() - 1 - lr}.items():
+        total = torch.zeros_like(logits)
+        for n in range(N):
+            for t in range(T):
+                z = logits[n, t].clone().requires_grad_(True)
+                logp, logq = torch.log_softmax(z, -1), torch.log_softmax(ref_logits[n, t], -1)
+                (total[n, t],) = torch.autograd.grad((logp.exp() * k(logq - logp)).sum(), z)
+        torch.testing.assert_close(grads[f"{name}/loss"] + grads[f"{name}/reward"], total * keep)
+    assert float(sum(g[~mask.bool()].abs().sum() for g in grads.values())) == 0.0
+
+
+def test_gradient_agreement_and_table():
+    target = torch.tensor([[[1.0, 0.0], [0.0, 2.0]]])  # (1, 2, 2)
+    grad = torch.tensor([[[3.0, 0.0], [1.0, 0.0]]])  # position 0: same direction, 3× longer; position 1: orthogonal
+    cos, size = analysis.gradient_agreement(grad, target, torch.ones(1, 2))
+    assert math.isclose(cos, 0.5) and math.isclose(size, (3.0 + 0.5) / 2)
+    assert analysis.gradient_agreement(grad, target, torch.tensor([[1, 0]])) == (1.0, 3.0)
+    assert analysis.gradient_agreement(1e-12 * target, target, torch.ones(1, 2))[0] == 0.0  # zero: no direction
+    rows = analysis.kl_estimator_table(_logits(P3, Q3), _logits(Q3, P3), torch.tensor([[0, 2]]), torch.ones(1, 2))
+    by_name = {row["estimator"]: row for row in rows}
+    assert [row["estimator"] for row in rows] == ["k1", "k2", "k3"]
+    assert by_name["k1"]["loss_size"] < 1e-12 and by_name["k1"]["loss_cos_rev"] == 0.0
+    for name, use in [("k1", "reward"), ("k2", "loss")]:
+        assert math.isclose(by_name[name][f"{use}_cos_rev"], 1.0) and math.isclose(by_name[name][f"{use}_size"], 1.0)
+    assert math.isclose(by_name["k3"]["loss_cos_fwd"], 1.0) and by_name["k3"]["loss_cos_rev"] < 0.99
+
+
+def test_kl_estimator_functions_reject_bad_input():
+    logits = torch.zeros(1, 2, 3)
+    with pytest.raises(ValueError, match="logits must be a"):
+        analysis.kl_estimator_gradients(torch.zeros(2, 3), torch.zeros(2, 3), torch.ones(2))
+    with pytest.raises(ValueError, match="ref_logits must have the shape"):
+        analysis.kl_estimator_gradients(logits, torch.zeros(1, 2, 4), torch.ones(1, 2))
+    with pytest.raises(ValueError, match="mask must be a 0/1 tensor"):
+        analysis.kl_estimator_gradients(logits, logits, torch.ones(2, 1))
+    with pytest.raises(ValueError, match="actions must be integer token ids"):
+        analysis.kl_estimator_stats(logits, logits, torch.tensor([[0, 3]]), torch.ones(1, 2))
+
+
+def test_kl_estimators_on_the_tiny_model(tiny):
+    """On real samples of a moved copy: the samples are the rollout's k's, and the exact KL is per_position_kl's."""
+    from rlcourse import loops
+    model, tokenizer = tiny
+    moved = copy.deepcopy(model)
+    with torch.no_grad():
+        for p in moved.parameters():
+            p.add_(0.02 * torch.randn(p.shape, generator=torch.Generator().manual_seed(0)))
+    config = loops.PPOConfig(num_prompts=2, group_size=2, max_new_tokens=8)
+    prompts = loops.task_prompts(config, 0)
+    batch = loops.rollout(moved, model, tokenizer, prompts, config, torch.Generator().manual_seed(2))
+    logits, ref_logits = analysis.response_logits_pair(moved, model, batch.gen)
+    stats = analysis.kl_estimator_stats(logits, ref_logits, batch.gen.response_ids, batch.mask)
+    keep = batch.mask.bool()
+    for name in analysis.KL_ESTIMATORS:
+        rollout_k = analysis.KL_ESTIMATORS[name](batch.old_logprobs, batch.ref_logprobs)  # (N, T) float32
+        torch.testing.assert_close(stats[name]["samples"][keep].float(), rollout_k[keep], atol=1e-4, rtol=1e-4)
+    kl, _ = analysis.per_position_kl(moved, model, batch.gen)
+    torch.testing.assert_close(stats["exact"].float(), kl, atol=1e-5, rtol=1e-4)
+
+
 # ----------------------------------------------------------------------------- parameters
 
 
