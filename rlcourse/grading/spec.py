@@ -204,61 +204,17 @@ def _k3_cases(g, public):
 
 # ----------------------------------------------------------------------------- quizzes
 
-QUIZZES: dict[str, list[quiz.Question]] = {
-    "hw1": [
-        quiz.MultipleChoice("In the LLM-as-policy view, what is an action?",
-                            ["the whole response", "one next token", "the prompt", "a gradient step"], answer=1,
-                            hint="The policy picks one thing at every step of generation.", id="q1"),
-        quiz.MultipleChoice("What does a temperature below 1 do to the sampling distribution?",
-                            ["flattens it", "sharpens it towards the most likely tokens", "leaves it unchanged"],
-                            answer=1, hint="Dividing logits by τ < 1 stretches their differences.", id="q2"),
-        quiz.MultipleChoice("Why sum token log-probs only where the response mask is 1?",
-                            ["the prompt and padding are not actions of the policy", "to make the sum smaller",
-                             "because the model cannot score prompt tokens"], answer=0,
-                            hint="log π(response | prompt) scores the response given the prompt.", id="q3"),
-    ],
-    "hw2": [
-        quiz.MultipleChoice("Adding 5 to every reward of a Bradley–Terry reward model changes the loss by",
-                            ["+5", "nothing", "a factor e^5"], answer=1,
-                            hint="The model only sees differences r_c − r_r.", id="q1"),
-        quiz.MultipleChoice("Why can a reward model's held-out accuracy stay below 100% even when it is perfect?",
-                            ["the annotators' labels are noisy", "the sigmoid saturates", "the batch is too small"],
-                            answer=0, hint="Think of the simulated annotators' β.", id="q2"),
-        quiz.MultipleChoice("log(sigmoid(x)) computed naively for x = −300 gives",
-                            ["−300", "−inf", "0"], answer=1, hint="sigmoid(−300) underflows in float32.", id="q3"),
-    ],
-    "hw3": [
-        quiz.MultipleChoice("With γ = 1 and one reward at the end, the return of every response token is",
-                            ["the final score (plus the KL terms after it)", "zero", "the score divided by T"],
-                            answer=0, hint="G_t sums the rewards from t to the end.", id="q1"),
-        quiz.MultipleChoice("GAE with λ = 0 gives",
-                            ["the Monte-Carlo return minus V", "the one-step TD residual δ_t", "the raw reward"],
-                            answer=1, hint="Set λ = 0 in A_t = δ_t + γλ A_{t+1}.", id="q2"),
-        quiz.Matching("Match each estimator to its property.",
-                      {"Monte-Carlo return": "unbiased, high variance", "TD residual": "biased by the critic, low variance"},
-                      hint="Which one trusts the critic?", id="q3"),
-    ],
-    "hw4": [
-        quiz.Ordering("Put the steps of one RLHF iteration with PPO in order.",
-                      ["sample responses from the policy", "score them with the reward model",
-                       "add the KL penalty and compute advantages with GAE", "update θ with the clipped surrogate"],
-                      hint="You cannot score what you have not sampled.", id="q1"),
-        quiz.MultipleChoice("For a token with A > 0 and ratio ρ = 1.5 (ε = 0.2), the clipped loss's gradient is",
-                            ["zero", "larger than unclipped", "negative"], answer=0,
-                            hint="min(ρA, clip(ρ)A) picks the constant once ρ > 1 + ε.", id="q2"),
-        quiz.MultipleChoice("Why prefer k3 over k1 as a per-token KL penalty?",
-                            ["k3 is never negative and has lower variance", "k3 is biased but faster",
-                             "k1 needs the reference model and k3 does not"], answer=0,
-                            hint="log r ≤ r − 1.", id="q3"),
-    ],
-}
+# The questions and their hashed answers live in the package's quiz bank (rlcourse/assets/quizzes.json),
+# built by `rlcourse build-quizzes` from the instructor's solutions/quizzes.py; nothing here shows an answer.
+# Answers are option texts (a list of texts for an ordering, a dict for a matching), never positions.
+QUIZZES: dict[str, list[quiz.Question]] = {hw: quiz.homework_quiz(hw).questions for hw in ("hw1", "hw2", "hw3", "hw4")}
 
 
 def quiz_for(homework: str) -> quiz.Quiz:
     """A fresh widget quiz for ``"hw1"`` … ``"hw4"`` (questions keyed "q1", "q2", …)."""
     if homework not in QUIZZES:
         raise ValueError(f"unknown homework {homework!r}; expected one of {sorted(QUIZZES)}.")
-    return quiz.Quiz(QUIZZES[homework], title=f"{homework} quiz")
+    return quiz.homework_quiz(homework)
 
 
 # ----------------------------------------------------------------------------- training data (public)
