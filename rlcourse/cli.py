@@ -45,6 +45,14 @@ def _build_exercises(args: argparse.Namespace) -> int:
     return 0
 
 
+def _build_quizzes(args: argparse.Namespace) -> int:
+    from rlcourse.quizbank import build_bank
+
+    target = build_bank(Path(args.source), Path(args.out))
+    print(f"wrote the hashed quiz bank {target} from {args.source}")
+    return 0
+
+
 def _grade(args: argparse.Namespace) -> int:
     from rlcourse import utils
     from rlcourse.grading.grader import Limits, grade
@@ -63,11 +71,16 @@ def _grade(args: argparse.Namespace) -> int:
 
 
 def _add_grading_commands(sub) -> None:
-    """``build-exercises`` and ``grade`` (the homework tools, rlcourse.grading)."""
+    """``build-exercises``, ``build-quizzes`` and ``grade`` (the homework and quiz tools)."""
     p = sub.add_parser("build-exercises", help="write exercises/ from solutions/ (solution regions become stubs)")
     p.add_argument("--solutions", default="solutions", help="folder of solution notebooks")
     p.add_argument("--out", default="exercises", help="folder for the student notebooks")
     p.set_defaults(func=_build_exercises)
+
+    p = sub.add_parser("build-quizzes", help="write the hashed quiz bank rlcourse/assets/quizzes.json from solutions/quizzes.py")
+    p.add_argument("--source", default="solutions/quizzes.py", help="the plain-text quiz source (instructor material)")
+    p.add_argument("--out", default=str(Path(__file__).parent / "assets" / "quizzes.json"), help="the bank to write")
+    p.set_defaults(func=_build_quizzes)
 
     p = sub.add_parser("grade", help="grade homework submissions in sandboxed kernels")
     p.add_argument("--assignment", required=True, help="the solution notebook, e.g. solutions/hw1_policy.ipynb")

@@ -138,7 +138,7 @@ def test_check_cell_lines(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == ("hw1.token_logprobs: not implemented yet: replace the `raise NotImplementedError` in "
                         "token_logprobs with your code.")
-    assert lines[1].startswith("hw1.token_logprobs: public case 4: inf in the result. Hint: take log_softmax")
+    assert lines[1].startswith("hw1.token_logprobs: public case 4: inf in the result. Hint: you need each position's log-softmax")
     assert lines[2].startswith("hw1.token_logprobs: public case 1: shape (") and "expected (" in lines[2]
     assert lines[3].startswith("hw1.token_logprobs: public case 1: NaN in the result. Hint:")
     assert lines[4].startswith("hw1.token_logprobs: expected the function token_logprobs, got a int")

@@ -61,8 +61,9 @@ def batch(tmp_path_factory):
     """Grade every attack in one batch; return (rows, its folder, whether the socket listener saw a connection)."""
     tmp_path = tmp_path_factory.mktemp("sandbox")
     (tmp_path / "outside").mkdir()
-    (tmp_path / "secret-quiz.json").write_text(json.dumps({"q1": 0, "q2": 1, "q3": {
-        "Monte-Carlo return": "unbiased, high variance", "TD residual": "biased by the critic, low variance"}}))
+    (tmp_path / "secret-quiz.json").write_text(json.dumps({  # the right answers: only the sandbox stops them
+        "q1": "the final score (plus the KL terms after it)", "q2": "the one-step TD residual δ_t", "q3": {
+            "Monte-Carlo return": "unbiased, high variance", "TD residual": "biased by the critic, low variance"}}))
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(1)

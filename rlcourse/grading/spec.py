@@ -204,61 +204,17 @@ def _k3_cases(g, public):
 
 # ----------------------------------------------------------------------------- quizzes
 
-QUIZZES: dict[str, list[quiz.Question]] = {
-    "hw1": [
-        quiz.MultipleChoice("In the LLM-as-policy view, what is an action?",
-                            ["the whole response", "one next token", "the prompt", "a gradient step"], answer=1,
-                            hint="The policy picks one thing at every step of generation.", id="q1"),
-        quiz.MultipleChoice("What does a temperature below 1 do to the sampling distribution?",
-                            ["flattens it", "sharpens it towards the most likely tokens", "leaves it unchanged"],
-                            answer=1, hint="Dividing logits by τ < 1 stretches their differences.", id="q2"),
-        quiz.MultipleChoice("Why sum token log-probs only where the response mask is 1?",
-                            ["the prompt and padding are not actions of the policy", "to make the sum smaller",
-                             "because the model cannot score prompt tokens"], answer=0,
-                            hint="log π(response | prompt) scores the response given the prompt.", id="q3"),
-    ],
-    "hw2": [
-        quiz.MultipleChoice("Adding 5 to every reward of a Bradley–Terry reward model changes the loss by",
-                            ["+5", "nothing", "a factor e^5"], answer=1,
-                            hint="The model only sees differences r_c − r_r.", id="q1"),
-        quiz.MultipleChoice("Why can a reward model's held-out accuracy stay below 100% even when it is perfect?",
-                            ["the annotators' labels are noisy", "the sigmoid saturates", "the batch is too small"],
-                            answer=0, hint="Think of the simulated annotators' β.", id="q2"),
-        quiz.MultipleChoice("log(sigmoid(x)) computed naively for x = −300 gives",
-                            ["−300", "−inf", "0"], answer=1, hint="sigmoid(−300) underflows in float32.", id="q3"),
-    ],
-    "hw3": [
-        quiz.MultipleChoice("With γ = 1 and one reward at the end, the return of every response token is",
-                            ["the final score (plus the KL terms after it)", "zero", "the score divided by T"],
-                            answer=0, hint="G_t sums the rewards from t to the end.", id="q1"),
-        quiz.MultipleChoice("GAE with λ = 0 gives",
-                            ["the Monte-Carlo return minus V", "the one-step TD residual δ_t", "the raw reward"],
-                            answer=1, hint="Set λ = 0 in A_t = δ_t + γλ A_{t+1}.", id="q2"),
-        quiz.Matching("Match each estimator to its property.",
-                      {"Monte-Carlo return": "unbiased, high variance", "TD residual": "biased by the critic, low variance"},
-                      hint="Which one trusts the critic?", id="q3"),
-    ],
-    "hw4": [
-        quiz.Ordering("Put the steps of one RLHF iteration with PPO in order.",
-                      ["sample responses from the policy", "score them with the reward model",
-                       "add the KL penalty and compute advantages with GAE", "update θ with the clipped surrogate"],
-                      hint="You cannot score what you have not sampled.", id="q1"),
-        quiz.MultipleChoice("For a token with A > 0 and ratio ρ = 1.5 (ε = 0.2), the clipped loss's gradient is",
-                            ["zero", "larger than unclipped", "negative"], answer=0,
-                            hint="min(ρA, clip(ρ)A) picks the constant once ρ > 1 + ε.", id="q2"),
-        quiz.MultipleChoice("Why prefer k3 over k1 as a per-token KL penalty?",
-                            ["k3 is never negative and has lower variance", "k3 is biased but faster",
-                             "k1 needs the reference model and k3 does not"], answer=0,
-                            hint="log r ≤ r − 1.", id="q3"),
-    ],
-}
+# The questions and their hashed answers live in the package's quiz bank (rlcourse/assets/quizzes.json),
+# built by `rlcourse build-quizzes` from the instructor's solutions/quizzes.py; nothing here shows an answer.
+# Answers are option texts (a list of texts for an ordering, a dict for a matching), never positions.
+QUIZZES: dict[str, list[quiz.Question]] = {hw: quiz.homework_quiz(hw).questions for hw in ("hw1", "hw2", "hw3", "hw4")}
 
 
 def quiz_for(homework: str) -> quiz.Quiz:
     """A fresh widget quiz for ``"hw1"`` … ``"hw4"`` (questions keyed "q1", "q2", …)."""
     if homework not in QUIZZES:
         raise ValueError(f"unknown homework {homework!r}; expected one of {sorted(QUIZZES)}.")
-    return quiz.Quiz(QUIZZES[homework], title=f"{homework} quiz")
+    return quiz.homework_quiz(homework)
 
 
 # ----------------------------------------------------------------------------- training data (public)
@@ -309,61 +265,66 @@ def _first(fn: Callable) -> Callable:
 
 EXERCISES: dict[str, Exercise] = {e.id: e for e in [
     Exercise("hw1.token_logprobs", "token_logprobs", "function",
-             "take log_softmax over the last (vocabulary) dimension, then gather the label's entry; "
-             "never log(softmax(...)), which underflows for large logits.",
+             "you need each position's log-softmax over the vocabulary, read at the label's index; computing "
+             "log of softmax in two steps underflows for large logits, so find one function that does both.",
              policy.token_logprobs, _token_logprobs_cases, forbidden=("token_logprobs",)),
     Exercise("hw1.sequence_logprob", "sequence_logprob", "function",
-             "logits at position t score token t+1: shift by one (logits[:, :-1] against input_ids[:, 1:]), "
-             "and sum only where response_mask[:, 1:] is 1.",
+             "the logits at position t score token t+1, so logits and ids are offset by one against each other; "
+             "check that the mask you sum with lines up with the shifted ids and covers response tokens only.",
              lambda **kw: policy.sequence_logprob(**kw).detach(), _sequence_logprob_cases,
              forbidden=("sequence_logprob", "token_logprobs", "model_logits", "response_logits")),
     Exercise("hw1.sampling_distribution", "sampling_distribution", "function",
-             "divide the logits by the temperature, set all but the top_k largest to -inf (top_k = 0 keeps all), "
-             "then softmax over the last dimension.",
+             "the temperature rescales the logits before anything else; tokens outside the top k must end with "
+             "probability exactly 0 (top_k = 0 keeps all); each row must sum to 1.",
              references.sampling_distribution, _sampling_cases, forbidden=("sampling_distribution", "next_token_distribution")),
     Exercise("hw1.count_parameters", "count_weights_and_biases", "function",
-             "loop over model.named_parameters(); a name ending in 'bias' is a bias; count numel(); "
-             "tied embeddings appear once.",
+             "count numbers, not tensors; each parameter's name tells whether it is a bias; a tensor shared by "
+             "two modules (tied embeddings) must be counted once.",
              references.count_weights_and_biases, _count_cases, forbidden=("count_parameters", "count_weights_and_biases")),
-    Exercise("hw1.quiz", "quiz_answers", "quiz", "re-read the lecture notebook 01 and use the quiz widget's Check button."),
+    Exercise("hw1.quiz", "quiz_answers", "quiz", "re-read lecture notebook 01, try each question in the widget (Check), and copy option texts exactly."),
     Exercise("hw2.bradley_terry_loss", "bradley_terry_loss", "function",
-             "the loss is -mean(log σ(r_c − r_r)); use F.logsigmoid so a margin of -300 gives 300, not inf.",
+             "the loss is −mean log σ(r_c − r_r); a margin of −300 must give 300, not inf: compute log σ in one "
+             "numerically stable step instead of log(sigmoid(x)).",
              rewards.bradley_terry_loss, lambda g, p: _pair_cases(g, p, ties=False), forbidden=("bradley_terry_loss",)),
     Exercise("hw2.preference_accuracy", "preference_accuracy", "function",
-             "count pairs with r_c > r_r as 1 and ties (r_c == r_r) as 1/2, then divide by the number of pairs.",
+             "a pair counts 1 when the chosen reward is higher and ½ on an exact tie; return the mean as a float.",
              rewards.preference_accuracy, lambda g, p: _pair_cases(g, p, ties=True), forbidden=("preference_accuracy",)),
     Exercise("hw2.train_reward_model", "fit_reward_model", "train_reward_model",
-             "score chosen and rejected texts with rm, minimise your bradley_terry_loss with AdamW (lr about 1e-3), "
-             "three epochs over the pairs in shuffled batches of about 32.",
+             "accuracy near 0.5 means rm did not learn: check that the optimiser holds rm's parameters, that "
+             "chosen and rejected are not swapped, and that you loop over all pairs for more than one epoch; "
+             "if the loss rises or jumps, lower the learning rate.",
              forbidden=("train_reward_model",), time_limit=240.0, threshold={"accuracy": RM_ACCURACY}),
-    Exercise("hw2.quiz", "quiz_answers", "quiz", "re-read the lecture notebook 02 and use the quiz widget's Check button."),
+    Exercise("hw2.quiz", "quiz_answers", "quiz", "re-read lecture notebook 02, try each question in the widget (Check), and copy option texts exactly."),
     Exercise("hw3.discounted_returns", "discounted_returns", "function",
-             "loop t from the last token backwards: G_t = r_t + γ G_{t+1}, with G = 0 after the last response token.",
+             "G_t needs G_{t+1}, so go from the last token backwards; padding must stay 0 and must not feed its "
+             "rewards into the response.",
              advantages.discounted_returns, _returns_cases, forbidden=("discounted_returns",)),
     Exercise("hw3.kl_penalized_rewards", "kl_penalized_rewards", "function",
-             "r_t = −kl_coef·(logprobs − ref_logprobs) on response tokens, plus the score on the LAST response token "
-             "(index mask.sum(1) − 1); 0 on padding.",
+             "every response token gets the KL term; the score goes to one token only, the last response token of "
+             "its row (rows differ in length); padding stays 0.",
              references.kl_penalized_rewards, _kl_rewards_cases, forbidden=("kl_penalized_rewards", "score")),
     Exercise("hw3.gae", "gae", "function",
-             "δ_t = r_t + γ V_{t+1} − V_t with V = 0 after the last response token; A_t = δ_t + γλ A_{t+1}; "
-             "returns = A + V; zeros on padding.",
+             "compute every δ_t first (the value after the last response token counts as 0), then accumulate A "
+             "backwards; check λ = 0 (A = δ) and λ = 1 (A = G − V) by hand; padding stays 0.",
              advantages.gae, _gae_cases, forbidden=("gae",)),
-    Exercise("hw3.quiz", "quiz_answers", "quiz", "re-read the lecture notebook 03 and use the quiz widget's Check button."),
+    Exercise("hw3.quiz", "quiz_answers", "quiz", "re-read lecture notebook 03, try each question in the widget (Check), and copy option texts exactly."),
     Exercise("hw4.ppo_clip_loss", "ppo_clip_loss", "function",
-             "ratio = exp(logprobs − old_logprobs); per token max(−A·ratio, −A·clip(ratio, 1−ε, 1+ε)); "
-             "then the mean over response tokens only (Σ ℓ·m / Σ m).",
+             "the ratio comes from a difference of log-probs; per token keep the pessimistic (larger) of the "
+             "clipped and unclipped losses; average over response tokens only, not over the padded batch.",
              _first(losses.ppo_clip_loss), _ppo_cases, forbidden=("ppo_clip_loss",)),
     Exercise("hw4.value_loss", "value_loss", "function",
-             "V_clip = old_values + clip(values − old_values, −ε, ε); 0.5 · token mean of max((V−R)², (V_clip−R)²).",
+             "the clipped value moves at most ε away from old_values; keep the larger squared error per token, "
+             "average over response tokens only, and mind the factor ½.",
              _first(losses.value_loss), _value_cases, forbidden=("value_loss",)),
     Exercise("hw4.kl_k3", "kl_k3", "function",
-             "with log r = ref_logprobs − logprobs, k3 = exp(log r) − 1 − log r (≥ 0, 0 where the two agree).",
+             "check the sign of log r (reference minus policy); every estimate must be ≥ 0 and exactly 0 where "
+             "the two log-probs agree.",
              losses.kl_k3, _k3_cases, forbidden=("kl_k3",)),
     Exercise("hw4.train", "make_config", "train_policy",
-             "return e.g. loops.RLOOConfig(num_steps=30, num_prompts=8, group_size=4, max_new_tokens=24, lr=2e-3, "
-             "kl_coef=0.02); a higher lr learns faster but drifts further from the reference.",
+             "change one field at a time from a loops config: gold reward too low → more steps or a larger lr; "
+             "KL too high → a larger kl_coef or a smaller lr; short responses and small batches keep it fast.",
              allowed_imports=("rlcourse.loops",), time_limit=240.0, threshold=POLICY_TARGET),
-    Exercise("hw4.quiz", "quiz_answers", "quiz", "re-read the lecture notebook 04 and use the quiz widget's Check button."),
+    Exercise("hw4.quiz", "quiz_answers", "quiz", "re-read lecture notebook 04, try each question in the widget (Check), and copy option texts exactly."),
 ]}
 
 
