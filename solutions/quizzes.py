@@ -86,8 +86,9 @@ QUIZZES = {
          ],
          "answer": "The score weights every token's gradient, so each term carries the noise of all 500 tokens; "
                    "discounting cuts the noise but leaves the early tokens almost no credit",
-         "explanation": "The estimate stays unbiased but its variance explodes with length; γ < 1 cuts the variance "
-                        "but a terminal reward then never reaches the start (γ^499 ≈ 0).",
+         "explanation": "The estimate stays unbiased, but its noise per unit of signal grows in proportion to the "
+                        "length (measured above, for a sum and for a pass/fail verdict at the end); γ < 1 cuts the "
+                        "noise, but a reward at the end then hardly reaches the start (γ^499 ≈ 0) and biases the gradient.",
          "hint": "Look at the variance plot and the G_0 column of the discounting table."},
         {"id": "q2", "kind": "choice",
          "question": "What does GAE with λ = 0 use as the advantage of token t?",
@@ -112,8 +113,9 @@ QUIZZES = {
         {"id": "q4", "kind": "ordering",
          "question": "Order these REINFORCE weightings of token t from the highest gradient variance to the lowest, "
                      "for long sequences.",
-         "items": ["the whole score R (sparse)", "the reward-to-go G_t with γ = 1", "the reward-to-go G_t with γ = 0.9"],
-         "explanation": "Measured above: T², about T²/2, about linear in T.",
+         "items": ["the whole score R = Σ_t r_t, given at the end", "the reward-to-go G_t with γ = 1",
+                   "the reward-to-go G_t with γ = 0.9"],
+         "explanation": "Measured above: variance ∝ T², about half of that with γ = 1, about linear in T with γ = 0.9.",
          "hint": "Read the variance table."},
     ]},
     "04": {"title": "Notebook 04", "questions": [
