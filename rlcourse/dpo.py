@@ -10,7 +10,7 @@ reward model likes best. No training at all; its distance from the policy is bou
 **DPO** (Rafailov et al. 2023) skips the reward model and the sampling loop: the implicit reward
 ``r̂(x, y) = β (log π_θ(y|x) − log π_ref(y|x))`` is fitted to the preference pairs with the
 Bradley–Terry loss :func:`rlcourse.losses.dpo_loss`. :func:`train_dpo` runs it on a
-:class:`rlcourse.rewards.PreferenceDataset`.
+:class:`rlcourse.reward_model.PreferenceDataset`.
 
 Glossary: B prompts or pairs, N samples per prompt, L padded sequence length.
 """
@@ -25,7 +25,7 @@ from typing import Callable
 import torch
 from tqdm.auto import tqdm
 
-from rlcourse import losses, policy, rewards
+from rlcourse import losses, policy, reward_model, rewards
 from rlcourse.utils import check as _check
 
 __all__ = [
@@ -153,7 +153,7 @@ class DPOConfig:
     seed: int = 0  # shuffling
 
 
-def train_dpo(config: DPOConfig, model, tokenizer, dataset: rewards.PreferenceDataset, ref_model=None,
+def train_dpo(config: DPOConfig, model, tokenizer, dataset: reward_model.PreferenceDataset, ref_model=None,
               progress: bool = True) -> list[dict]:
     """Minimise :func:`rlcourse.losses.dpo_loss` over the pairs with AdamW; the model is trained in place.
 
@@ -169,8 +169,8 @@ def train_dpo(config: DPOConfig, model, tokenizer, dataset: rewards.PreferenceDa
         "rewards/margins", "rewards/accuracies"}`` (TRL's DPO metric names).
     """
     _check(isinstance(config, DPOConfig), f"config must be a DPOConfig, got {type(config).__name__}.")
-    _check(isinstance(dataset, rewards.PreferenceDataset) and len(dataset) > 0,
-           "dataset must be a non-empty PreferenceDataset; make one with rewards.make_preference_dataset.")
+    _check(isinstance(dataset, reward_model.PreferenceDataset) and len(dataset) > 0,
+           "dataset must be a non-empty PreferenceDataset; make one with reward_model.make_preference_dataset.")
     ref_model = ref_model if ref_model is not None else copy.deepcopy(model)
     ref_model.eval().requires_grad_(False)
     with torch.no_grad():

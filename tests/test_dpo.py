@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from rlcourse import dpo, losses, rewards
+from rlcourse import dpo, losses, reward_model, rewards
 
 
 # ----------------------------------------------------------------------------- best-of-N
@@ -79,7 +79,7 @@ def _toy_dataset():
     prompts = ["the film was", "the plot was", "i think the acting was", "the music was"] * 2
     chosen = [f"{p} great ." for p in prompts]
     rejected = [f"{p} awful ." for p in prompts]
-    return rewards.PreferenceDataset(prompts, chosen, rejected, rewards.gold_reward(chosen), rewards.gold_reward(rejected))
+    return reward_model.PreferenceDataset(prompts, chosen, rejected, rewards.gold_reward(chosen), rewards.gold_reward(rejected))
 
 
 def test_train_dpo_starts_at_log2_and_learns_the_preference(tiny):

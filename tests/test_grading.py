@@ -370,7 +370,7 @@ def test_kernel_stand_ins_agree_with_the_package(tmp_path, monkeypatch):
     import torch
 
     import rlcourse
-    from rlcourse import loops, models, rewards
+    from rlcourse import loops, models, reward_model
     from rlcourse.grading import execute, kernel
 
     (tmp_path / "inputs").mkdir()
@@ -400,7 +400,7 @@ def test_kernel_stand_ins_agree_with_the_package(tmp_path, monkeypatch):
     policy, reference = kernel._policy(), models.load_policy()[0]
     same_model(policy, reference)
     assert policy.generation_config.pad_token_id == reference.generation_config.pad_token_id
-    (rm, rm_tokenizer), (rm_ref, _) = kernel._reward_model(), rewards.load_reward_model(seed=0)
+    (rm, rm_tokenizer), (rm_ref, _) = kernel._reward_model(), reward_model.load_reward_model(seed=0)
     same_model(rm, rm_ref)  # the freshly initialised head too
     config = {"vocab_size": 20, "hidden_size": 16, "num_attention_heads": 2, "num_key_value_heads": 2,
               "intermediate_size": 12, "num_hidden_layers": 1}

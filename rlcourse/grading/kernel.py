@@ -104,7 +104,7 @@ def _policy():
 
 
 def _reward_model():
-    """A reward model as ``rlcourse.rewards.load_reward_model(seed=0)`` builds it."""
+    """A reward model as ``rlcourse.reward_model.load_reward_model(seed=0)`` builds it."""
     from transformers import AutoModelForSequenceClassification
 
     tokenizer = _tokenizer()
@@ -118,7 +118,7 @@ def _reward_model():
 
 @dataclasses.dataclass
 class Pairs:
-    """hw2's public training pairs, as plain lists (the fields of ``rewards.PreferenceDataset``)."""
+    """hw2's public training pairs, as plain lists (the fields of ``reward_model.PreferenceDataset``)."""
 
     prompts: list
     chosen: list

@@ -77,11 +77,11 @@ def one_thread():
 
 def held_out_accuracy(rm, tokenizer, seed: int, n_pairs: int = 200) -> float:
     """Share of gold-ordered held-out pairs (|Δ gold| > 0.2) that ``rm`` ranks like the gold reward."""
-    from rlcourse import rewards
+    from rlcourse import reward_model
 
     pairs = spec.preference_pairs(n_pairs, seed=seed + 1, beta=None, min_gap=0.2)
-    chosen = rewards.reward_scores(rm, tokenizer, pairs.chosen)  # (N,)
-    rejected = rewards.reward_scores(rm, tokenizer, pairs.rejected)  # (N,)
+    chosen = reward_model.reward_scores(rm, tokenizer, pairs.chosen)  # (N,)
+    rejected = reward_model.reward_scores(rm, tokenizer, pairs.rejected)  # (N,)
     return float((chosen > rejected).double().mean())
 
 
@@ -310,21 +310,21 @@ class TrainRewardModel(Kind):
     def verdict(self, ex, prepared, outputs, seed):
         from safetensors.torch import load_model
 
-        from rlcourse import rewards
+        from rlcourse import reward_model
 
         path = outputs / f"{ex.id}.safetensors"
         if not path.is_file():
             return 0.0, _no_result_reason(outputs, ex, "no trained reward model was saved (training raised or did not finish)")
-        rm, tokenizer = rewards.load_reward_model(seed=0)
+        rm, tokenizer = reward_model.load_reward_model(seed=0)
         load_model(rm, str(path), strict=True)
         accuracy = held_out_accuracy(rm, tokenizer, seed)
         ok = within(accuracy, low=spec.RM_ACCURACY)
         return float(ok), f"held-out accuracy {accuracy:.2f} ({'≥' if ok else '<'} {spec.RM_ACCURACY:.2f} needed)"
 
     def check(self, ex, fn):
-        from rlcourse import rewards
+        from rlcourse import reward_model
 
-        rm, tokenizer = rewards.load_reward_model(seed=0)
+        rm, tokenizer = reward_model.load_reward_model(seed=0)
         with one_thread():
             fn(rm, tokenizer, spec.training_pairs())
             accuracy = held_out_accuracy(rm, tokenizer, spec.PUBLIC_SEED)

@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 import torch
 
-from rlcourse import advantages, losses, policy, quiz, rewards
+from rlcourse import advantages, losses, policy, quiz, reward_model, rewards
 from rlcourse.grading import references
 from rlcourse.grading.kernel import as_arrays, build_llama  # one definition, shared with the kernel's harness
 
@@ -268,8 +268,8 @@ RM_ACCURACY = 0.65  # on held-out pairs ordered by the gold reward (noise-free),
 POLICY_TARGET = {"gold_reward": 0.30, "max_kl": 15.0, "max_steps": 40}
 
 
-def preference_pairs(n_pairs: int, seed: int, beta: float | None = rewards.ANNOTATOR_BETA,
-                     min_gap: float = 0.0) -> rewards.PreferenceDataset:
+def preference_pairs(n_pairs: int, seed: int, beta: float | None = reward_model.ANNOTATOR_BETA,
+                     min_gap: float = 0.0) -> reward_model.PreferenceDataset:
     """Pairs of grammar reviews, labelled by the noisy annotators (``beta``) or by the gold reward (``beta=None``).
 
     Cheap (no model sampling): the homework trains a reward model in seconds. With
@@ -285,14 +285,11 @@ def preference_pairs(n_pairs: int, seed: int, beta: float | None = rewards.ANNOT
     if beta is None:
         wins = ga > gb
     else:
-        wins = rewards.label_preferences(ga, gb, beta, torch.Generator().manual_seed(seed))
-    return rewards.PreferenceDataset(
-        prompts=[""] * len(a), chosen=[x if w else y for x, y, w in zip(a, b, wins.tolist())],
-        rejected=[y if w else x for x, y, w in zip(a, b, wins.tolist())],
-        chosen_scores=torch.where(wins, ga, gb), rejected_scores=torch.where(wins, gb, ga))
+        wins = reward_model.label_preferences(ga, gb, beta, torch.Generator().manual_seed(seed))
+    return reward_model.PreferenceDataset.from_labels([""] * len(a), a, b, ga, gb, wins)
 
 
-def training_pairs() -> rewards.PreferenceDataset:
+def training_pairs() -> reward_model.PreferenceDataset:
     """hw2's training pairs (public): noisy annotator labels on grammar reviews."""
     return preference_pairs(**RM_TRAIN)
 
@@ -328,10 +325,10 @@ EXERCISES: dict[str, Exercise] = {e.id: e for e in [
     Exercise("hw1.quiz", "quiz_answers", "quiz", "re-read the lecture notebook 01 and use the quiz widget's Check button."),
     Exercise("hw2.bradley_terry_loss", "bradley_terry_loss", "function",
              "the loss is -mean(log σ(r_c − r_r)); use F.logsigmoid so a margin of -300 gives 300, not inf.",
-             rewards.bradley_terry_loss, lambda g, p: _pair_cases(g, p, ties=False), forbidden=("bradley_terry_loss",)),
+             reward_model.bradley_terry_loss, lambda g, p: _pair_cases(g, p, ties=False), forbidden=("bradley_terry_loss",)),
     Exercise("hw2.preference_accuracy", "preference_accuracy", "function",
              "count pairs with r_c > r_r as 1 and ties (r_c == r_r) as 1/2, then divide by the number of pairs.",
-             rewards.preference_accuracy, lambda g, p: _pair_cases(g, p, ties=True), forbidden=("preference_accuracy",)),
+             reward_model.preference_accuracy, lambda g, p: _pair_cases(g, p, ties=True), forbidden=("preference_accuracy",)),
     Exercise("hw2.train_reward_model", "fit_reward_model", "train_reward_model",
              "score chosen and rejected texts with rm, minimise your bradley_terry_loss with AdamW (lr about 1e-3), "
              "three epochs over the pairs in shuffled batches of about 32.",
