@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 import torch
 
-from rlcourse import advantages, losses, policy, quiz, reward_model, rewards
+from rlcourse import advantages, loops, losses, policy, quiz, reward_model, rewards
 from rlcourse.grading import references
 from rlcourse.grading.kernel import as_arrays, build_llama  # one definition, shared with the kernel's harness
 
@@ -340,7 +340,7 @@ EXERCISES: dict[str, Exercise] = {e.id: e for e in [
     Exercise("hw3.kl_penalized_rewards", "kl_penalized_rewards", "function",
              "r_t = −kl_coef·(logprobs − ref_logprobs) on response tokens, plus the score on the LAST response token "
              "(index mask.sum(1) − 1); 0 on padding.",
-             references.kl_penalized_rewards, _kl_rewards_cases, forbidden=("kl_penalized_rewards", "score")),
+             loops.kl_penalized_rewards, _kl_rewards_cases, forbidden=("kl_penalized_rewards", "score")),
     Exercise("hw3.gae", "gae", "function",
              "δ_t = r_t + γ V_{t+1} − V_t with V = 0 after the last response token; A_t = δ_t + γλ A_{t+1}; "
              "returns = A + V; zeros on padding.",
