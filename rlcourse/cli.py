@@ -28,10 +28,10 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _train_reward_model(args: argparse.Namespace) -> int:
-    from rlcourse import rewards, utils
+    from rlcourse import reward_model, utils
 
     utils.setup(seed=0, threads=args.threads)
-    _, _, figures = rewards.reproduce_trained_reward_model(out_dir=Path(args.out))
+    _, _, figures = reward_model.reproduce_trained_reward_model(out_dir=Path(args.out))
     print(f"saved to {args.out}: held-out accuracy {figures['heldout_accuracy']:.3f} "
           f"(noise ceiling {figures['noise_ceiling']:.3f}), Spearman rho {figures['spearman_rho']:.3f}")
     return 0
@@ -127,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_pretrain)
 
     p = sub.add_parser("train-reward-model", help="reproduce the shipped reward model of notebook 02")
-    from rlcourse.rewards import TRAINED_RM_PATH
+    from rlcourse.reward_model import TRAINED_RM_PATH
 
     p.add_argument("--out", default=str(TRAINED_RM_PATH), help="output folder (Hugging Face format)")
     p.add_argument("--threads", type=int, default=2)

@@ -10,7 +10,7 @@ reward model likes best. No training at all; its distance from the policy is bou
 **DPO** (Rafailov et al. 2023) skips the reward model and the sampling loop: the implicit reward
 ``r̂(x, y) = β (log π_θ(y|x) − log π_ref(y|x))`` is fitted to the preference pairs with the
 Bradley–Terry loss :func:`rlcourse.losses.dpo_loss`. :func:`train_dpo` runs it on a
-:class:`rlcourse.rewards.PreferenceDataset`.
+:class:`rlcourse.reward_model.PreferenceDataset`.
 
 Glossary: B prompts or pairs, N samples per prompt, L padded sequence length.
 """
@@ -24,7 +24,7 @@ from typing import Callable
 
 import torch
 
-from rlcourse import losses, policy, rewards
+from rlcourse import losses, policy, reward_model, rewards
 from rlcourse.utils import check as _check
 from rlcourse.utils import progress_bar
 
@@ -108,10 +108,13 @@ def _split(prompt: str, text: str) -> str:
     return text[len(prompt):].strip()
 
 
-def encode_pairs(tokenizer, prompts: list[str], texts: list[str]) -> dict[str, torch.Tensor]:
+def encode_pairs(tokenizer, prompts: list[str], texts: list[str],
+                 truncated: frozenset[str] = frozenset()) -> dict[str, torch.Tensor]:
     """Left-padded ``<bos> prompt response <eos>`` ids with a mask on the response tokens (EOS included).
 
-    The EOS is appended as TRL's DPOTrainer does, so the policy also learns where to stop.
+    The EOS is appended as TRL's DPOTrainer does, so the policy also learns where to stop — but
+    only to responses that ended: a text in ``truncated`` (cut off at ``max_new_tokens``) gets none,
+    else DPO would teach the policy to stop mid-sentence.
 
     Returns:
         ``{"input_ids", "attention_mask", "response_mask"}``, each ``(B, L)``.
@@ -119,7 +122,9 @@ def encode_pairs(tokenizer, prompts: list[str], texts: list[str]) -> dict[str, t
     rows, masks = [], []
     for prompt, text in zip(prompts, texts):
         prompt_ids = tokenizer(prompt).input_ids  # <bos> + prompt
-        response_ids = tokenizer(_split(prompt, text), add_special_tokens=False).input_ids + [tokenizer.eos_token_id]
+        response_ids = tokenizer(_split(prompt, text), add_special_tokens=False).input_ids
+        if text not in truncated:
+            response_ids = response_ids + [tokenizer.eos_token_id]
         rows.append(prompt_ids + response_ids)
         masks.append([0] * len(prompt_ids) + [1] * len(response_ids))
     L = max(len(r) for r in rows)
@@ -129,15 +134,18 @@ def encode_pairs(tokenizer, prompts: list[str], texts: list[str]) -> dict[str, t
             "response_mask": torch.tensor([pad(m, 0) for m in masks])}  # (B, L)
 
 
-def response_logprobs(model, tokenizer, prompts: list[str], texts: list[str]) -> torch.Tensor:
+def response_logprobs(model, tokenizer, prompts: list[str], texts: list[str],
+                      truncated: frozenset[str] = frozenset()) -> torch.Tensor:
     """``log π(y|x)`` of each full text's response given its prompt, summed over the response tokens and EOS.
+
+    A text in ``truncated`` has no EOS (:func:`encode_pairs`): its sum stops at the last token.
 
     Returns:
         ``(B,)``, differentiable with respect to the model's parameters.
     """
     _check(len(prompts) == len(texts) > 0, f"prompts and texts must pair up, got {len(prompts)} and {len(texts)}.")
     device = next(model.parameters()).device
-    enc = {k: v.to(device) for k, v in encode_pairs(tokenizer, prompts, texts).items()}
+    enc = {k: v.to(device) for k, v in encode_pairs(tokenizer, prompts, texts, truncated).items()}
     return policy.sequence_logprob(model, enc["input_ids"], enc["attention_mask"], enc["response_mask"])  # (B,)
 
 
@@ -153,7 +161,7 @@ class DPOConfig:
     seed: int = 0  # shuffling
 
 
-def train_dpo(config: DPOConfig, model, tokenizer, dataset: rewards.PreferenceDataset, ref_model=None,
+def train_dpo(config: DPOConfig, model, tokenizer, dataset: reward_model.PreferenceDataset, ref_model=None,
               progress: bool = True) -> list[dict]:
     """Minimise :func:`rlcourse.losses.dpo_loss` over the pairs with AdamW; the model is trained in place.
 
@@ -169,13 +177,13 @@ def train_dpo(config: DPOConfig, model, tokenizer, dataset: rewards.PreferenceDa
         "rewards/margins", "rewards/accuracies"}`` (TRL's DPO metric names).
     """
     _check(isinstance(config, DPOConfig), f"config must be a DPOConfig, got {type(config).__name__}.")
-    _check(isinstance(dataset, rewards.PreferenceDataset) and len(dataset) > 0,
-           "dataset must be a non-empty PreferenceDataset; make one with rewards.make_preference_dataset.")
+    _check(isinstance(dataset, reward_model.PreferenceDataset) and len(dataset) > 0,
+           "dataset must be a non-empty PreferenceDataset; make one with reward_model.make_preference_dataset.")
     ref_model = ref_model if ref_model is not None else copy.deepcopy(model)
     ref_model.eval().requires_grad_(False)
     with torch.no_grad():
-        ref_chosen = response_logprobs(ref_model, tokenizer, dataset.prompts, dataset.chosen)  # (P,)
-        ref_rejected = response_logprobs(ref_model, tokenizer, dataset.prompts, dataset.rejected)  # (P,)
+        ref_chosen = response_logprobs(ref_model, tokenizer, dataset.prompts, dataset.chosen, dataset.truncated)  # (P,)
+        ref_rejected = response_logprobs(ref_model, tokenizer, dataset.prompts, dataset.rejected, dataset.truncated)  # (P,)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.0)
     generator = torch.Generator().manual_seed(config.seed)
     steps_per_epoch = math.ceil(len(dataset) / config.batch_size)
@@ -186,8 +194,8 @@ def train_dpo(config: DPOConfig, model, tokenizer, dataset: rewards.PreferenceDa
         for idx in torch.randperm(len(dataset), generator=generator).split(config.batch_size):
             pick = lambda xs: [xs[i] for i in idx.tolist()]  # noqa: E731
             prompts = pick(dataset.prompts)
-            chosen = response_logprobs(model, tokenizer, prompts, pick(dataset.chosen))  # (b,)
-            rejected = response_logprobs(model, tokenizer, prompts, pick(dataset.rejected))  # (b,)
+            chosen = response_logprobs(model, tokenizer, prompts, pick(dataset.chosen), dataset.truncated)  # (b,)
+            rejected = response_logprobs(model, tokenizer, prompts, pick(dataset.rejected), dataset.truncated)  # (b,)
             loss, stats = losses.dpo_loss(chosen, rejected, ref_chosen[idx], ref_rejected[idx], config.beta)
             if not torch.isfinite(loss):
                 model.eval()

@@ -31,7 +31,7 @@ import torch
 
 from rlcourse import advantages as adv
 from rlcourse import data, losses, policy, rewards
-from rlcourse.masked import masked_mean
+from rlcourse.masked import check_float, check_mask, check_number, masked_mean
 from rlcourse.utils import progress_bar
 
 
@@ -169,21 +169,52 @@ def rollout(model, ref_model, tokenizer, prompts: list[str], config: LoopConfig,
     return Batch(gen, gen.logprobs * mask, ref_logprobs * mask, mask)
 
 
+def kl_penalized_rewards(
+    scores: torch.Tensor, logprobs: torch.Tensor, ref_logprobs: torch.Tensor, mask: torch.Tensor, kl_coef: float,
+    task_rewards: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Per-token rewards of RLHF with PPO: ``r_t = −β (log π − log π_ref)_t``, plus the score on the last token.
+
+    The KL penalty (k1) on every response token, and the reward model's score of the whole
+    response added at its last token (Ziegler et al. 2019; TRL's PPO). Padding gets 0. With
+    ``task_rewards`` (dense rewards, e.g. :func:`rlcourse.rewards.gold_response_token_rewards`)
+    those replace the score at the end. hw3's ``kl_penalized_rewards`` is graded against this.
+
+    Args:
+        scores: ``(B,)`` one score per response.
+        logprobs, ref_logprobs: ``(B, T)`` log-probs of the sampled tokens under π and π_ref.
+        mask: ``(B, T)``, 1 on response tokens (a prefix of each row).
+        kl_coef: ``β ≥ 0``.
+        task_rewards: ``(B, T)`` per-token task rewards instead of ``scores`` at the end, or ``None``.
+
+    Example:
+        >>> kl_penalized_rewards(torch.tensor([1.0]), torch.tensor([[-1.0, -1.0, 0.0]]),
+        ...                      torch.tensor([[-2.0, -1.0, 0.0]]), torch.tensor([[1, 1, 0]]), 0.5)
+        tensor([[-0.5000,  1.0000,  0.0000]])
+    """
+    check_float("logprobs", logprobs, ranks=(2,), layout="(B, T)")
+    check_mask(mask, logprobs, "logprobs", prefix=True)
+    check_number("kl_coef", kl_coef, 0.0)
+    mask = mask.to(logprobs.dtype)  # (B, T)
+    kl = losses.kl_k1(logprobs, ref_logprobs) * mask  # (B, T) k1 per token
+    if task_rewards is None:
+        last = (mask.sum(1).long() - 1).clamp(min=0)  # (B,) index of the last response token
+        task_rewards = torch.zeros_like(mask).scatter(1, last[:, None], scores.to(mask.dtype)[:, None])  # (B, T)
+    return task_rewards - kl_coef * kl  # (B, T)
+
+
 def score(batch: Batch, reward_fn: Callable[[list[str]], torch.Tensor], config: LoopConfig, kl_coef: float) -> Batch:
-    """Per-token rewards: r_t = −β·(log π_old − log π_ref)_t, plus the score at the last response token.
+    """Per-token rewards (:func:`kl_penalized_rewards`): r_t = −β·(log π_old − log π_ref)_t, plus the score
+    at the last response token.
 
     With ``config.dense`` the gold reward is spread over the tokens that earned it
     (``rewards.gold_response_token_rewards``) instead of arriving only at the end.
     """
     gen, mask = batch.gen, batch.mask
     batch.scores = reward_fn(gen.full_texts()).float()  # (N,)
-    kl = losses.kl_k1(batch.old_logprobs, batch.ref_logprobs) * mask  # (N, T)
-    if config.dense:
-        task_rewards = rewards.gold_response_token_rewards(gen.prompts, gen.texts, mask.shape[1]) * mask
-    else:
-        last = (mask.sum(1).long() - 1).clamp(min=0)  # (N,) index of the last response token
-        task_rewards = torch.zeros_like(mask).scatter(1, last[:, None], batch.scores[:, None])  # (N, T)
-    batch.rewards = task_rewards - kl_coef * kl  # (N, T)
+    dense = rewards.gold_response_token_rewards(gen.prompts, gen.texts, mask.shape[1]) * mask if config.dense else None
+    batch.rewards = kl_penalized_rewards(batch.scores, batch.old_logprobs, batch.ref_logprobs, mask, kl_coef,
+                                         task_rewards=dense)  # (N, T)
     return batch
 
 

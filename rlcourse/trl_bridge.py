@@ -20,7 +20,7 @@ __all__ = ["CONCEPTS", "trl_available", "gold_reward_for_trl", "run_trl_grpo"]
 # course concept -> (where it lives in rlcourse, the TRL trainer/option/metric that does the same)
 CONCEPTS = [
     ("policy π_θ, reference π_ref", "models.load_policy, a frozen copy", "model=…, ref model made by the trainer when beta > 0"),
-    ("reward model r_φ, Bradley–Terry", "rewards.train_reward_model", "RewardTrainer (loss −log σ(r_c − r_r))"),
+    ("reward model r_φ, Bradley–Terry", "reward_model.train_reward_model", "RewardTrainer (loss −log σ(r_c − r_r))"),
     ("REINFORCE leave-one-out", "loops.RLOOConfig", "RLOOTrainer (num_generations = G)"),
     ("group-normalised advantages", "loops.GRPOConfig, advantages.group_advantages", "GRPOTrainer (scale_rewards='group')"),
     ("PPO: clip, value head, GAE", "loops.PPOConfig, losses.ppo_clip_loss, advantages.gae",

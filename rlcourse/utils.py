@@ -23,6 +23,14 @@ def check(condition: bool, message: str) -> None:
         raise ValueError(message)
 
 
+def check_texts(texts, name: str = "texts") -> None:
+    """Require a list (or tuple) of strings: the texts that rewards and reward models score."""
+    check(
+        isinstance(texts, (list, tuple)) and all(isinstance(t, str) for t in texts),
+        f"{name} must be a list of strings, got {type(texts).__name__}; pass e.g. generation.full_texts().",
+    )
+
+
 def set_seed(seed: int) -> torch.Generator:
     """Seed Python, NumPy and torch, and return a fresh ``torch.Generator`` seeded with ``seed``.
 

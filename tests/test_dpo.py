@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from rlcourse import dpo, losses, rewards
+from rlcourse import dpo, losses, reward_model, rewards
 
 
 # ----------------------------------------------------------------------------- best-of-N
@@ -69,6 +69,37 @@ def test_response_logprobs_match_unpadded_naive_sum(tiny):
         assert math.isclose(float(batched[b]), expected, rel_tol=1e-4)
 
 
+def test_truncated_responses_get_no_eos(tiny):
+    """A response cut off at max_new_tokens must not be taught to end there (issue 12, item 10)."""
+    model, tokenizer = tiny
+    prompts, texts = ["the film was", "the film was"], ["the film was great .", "the film was great and"]
+    enc = dpo.encode_pairs(tokenizer, prompts, texts, truncated=frozenset({texts[1]}))
+    eos = tokenizer.eos_token_id
+    finished_row, cut_row = enc["input_ids"][0], enc["input_ids"][1]
+    assert int(finished_row[-1]) == eos and int(enc["response_mask"][0, -1]) == 1  # the EOS is a graded token
+    assert eos not in cut_row[enc["attention_mask"][1].bool()].tolist()[1:]
+    n_words = len("great and".split())
+    assert int(enc["response_mask"][1].sum()) == n_words  # the response's words, no EOS
+    with torch.no_grad():
+        cut = dpo.response_logprobs(model, tokenizer, prompts[1:], texts[1:], truncated=frozenset({texts[1]}))
+        whole = dpo.response_logprobs(model, tokenizer, prompts[1:], texts[1:])
+        ids = torch.tensor([tokenizer(texts[1]).input_ids + [eos]])
+        logp = torch.log_softmax(model(ids).logits[0].double(), -1)
+    # the difference is exactly the log-prob of an EOS after the cut-off text
+    assert math.isclose(float(whole - cut), float(logp[-2, eos]), rel_tol=1e-4, abs_tol=1e-5)
+
+
+def test_make_preference_dataset_records_truncated_responses(tiny):
+    model, tokenizer = tiny
+    pairs = reward_model.make_preference_dataset(model, tokenizer, ["the film was"] * 6, seed=0,
+                                                 responses_per_prompt=4, max_new_tokens=3)
+    texts = set(pairs.chosen) | set(pairs.rejected)
+    assert pairs.truncated and pairs.truncated <= texts
+    # one word per token: a response that ended has its EOS within the budget, so fewer than 3 words
+    assert pairs.truncated == {t for t in texts if len(t.split()) - len("the film was".split()) == 3}
+    assert pairs[:2].truncated == pairs.truncated and pairs.split(0.5)[1].truncated == pairs.truncated
+
+
 def test_response_logprobs_rejects_text_without_its_prompt(tiny):
     model, tokenizer = tiny
     with pytest.raises(ValueError, match="does not start with its prompt"):
@@ -79,7 +110,7 @@ def _toy_dataset():
     prompts = ["the film was", "the plot was", "i think the acting was", "the music was"] * 2
     chosen = [f"{p} great ." for p in prompts]
     rejected = [f"{p} awful ." for p in prompts]
-    return rewards.PreferenceDataset(prompts, chosen, rejected, rewards.gold_reward(chosen), rewards.gold_reward(rejected))
+    return reward_model.PreferenceDataset(prompts, chosen, rejected, rewards.gold_reward(chosen), rewards.gold_reward(rejected))
 
 
 def test_train_dpo_starts_at_log2_and_learns_the_preference(tiny):

@@ -16,7 +16,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from rlcourse.grading import build, grader, sandbox, spec, static
+from rlcourse.grading import build, gradebook, grader, kinds, sandbox, spec, static, submission
 
 ROOT = Path(__file__).resolve().parents[1]
 HW3 = ROOT / "solutions" / "hw3_credit_assignment.ipynb"
@@ -230,7 +230,7 @@ def test_deleted_and_duplicated_answer_cells_are_reported_not_fatal(tmp_path):
     # a second run into the same folder: the same seed gives the same rows, other students' rows survive
     book = tmp_path / "grades" / "gradebook.csv"
     other = dict(rows[0], student="zed", points=1.0)
-    grader.write_gradebook(book, [other])
+    gradebook.write_gradebook(book, [other])
     again = grade_files(tmp_path, [path])
     assert again == rows
     with book.open() as f:
@@ -276,8 +276,8 @@ def test_gradebook_merges_and_survives_a_second_run(tmp_path):
     book = tmp_path / "gradebook.csv"
     row = dict(student="ann", exercise="hw3.gae", points=3.0, max=3.0, status="ok", reason="r", sha256="a", seed=1,
                grader_version="1.0")
-    grader.write_gradebook(book, [row, {**row, "student": "bob", "points": 0.0}])
-    grader.write_gradebook(book, [{**row, "student": "bob", "points": 2.0}, {**row, "student": "cy"}])
+    gradebook.write_gradebook(book, [row, {**row, "student": "bob", "points": 0.0}])
+    gradebook.write_gradebook(book, [{**row, "student": "bob", "points": 2.0}, {**row, "student": "cy"}])
     with book.open() as f:
         rows = {r["student"]: float(r["points"]) for r in csv.DictReader(f)}
     assert rows == {"ann": 3.0, "bob": 2.0, "cy": 3.0}
@@ -285,14 +285,14 @@ def test_gradebook_merges_and_survives_a_second_run(tmp_path):
     not_a_book = tmp_path / "other.csv"
     not_a_book.write_text("name,score\nx,1\n")
     with pytest.raises(ValueError, match="not a gradebook"):
-        grader.write_gradebook(not_a_book, [row])
+        gradebook.write_gradebook(not_a_book, [row])
     assert not_a_book.read_text() == "name,score\nx,1\n"
 
 
 def test_read_submission_reasons():
-    assert grader.read_submission(b"\xff\xfe")[1].startswith("the file is not UTF-8")
-    assert "not a notebook" in grader.read_submission(b"[1, 2]")[1]
-    nb, problem = grader.read_submission(nbformat.writes(released()).encode())
+    assert submission.read_submission(b"\xff\xfe")[1].startswith("the file is not UTF-8")
+    assert "not a notebook" in submission.read_submission(b"[1, 2]")[1]
+    nb, problem = submission.read_submission(nbformat.writes(released()).encode())
     assert nb is not None and problem == ""
 
 
@@ -306,11 +306,127 @@ def test_kernel_input_output_roundtrip(tmp_path):
     for sub in ("inputs", "outputs"):
         (tmp_path / sub).mkdir()
     ex = spec.exercise("hw3.gae")
-    cases = spec.draw_cases(ex, SEED, public=False)
-    grader.write_inputs(ex.id, cases, tmp_path / "inputs")
+    function = kinds.kind_of(ex)
+    cases = function.prepare(ex, SEED, tmp_path / "inputs")  # the hidden cases, written for the kernel
     kernel.run(ex.id, "function", lambda **kw: reference(**kw), str(tmp_path))
-    assert grader.verdict_function(ex, cases, tmp_path / "outputs")[0]
+    assert function.verdict(ex, cases, tmp_path / "outputs", SEED) == (1.0, f"all {len(cases)} hidden cases match the reference")
     kernel.run(ex.id, "function", lambda **kw: tuple(x + 1e-3 for x in reference(**kw)), str(tmp_path))
-    ok, reason = grader.verdict_function(ex, cases, tmp_path / "outputs")
-    assert not ok and "values off" in reason
+    fraction, reason = function.verdict(ex, cases, tmp_path / "outputs", SEED)
+    assert fraction == 0.0 and "values off" in reason
     assert torch.isfinite(torch.tensor(1.0))
+
+
+# ----------------------------------------------------------------------------- the kinds of exercise (no kernel)
+
+
+def test_pass_rule_needs_finite_numbers():
+    assert kinds.within(0.7, low=0.65) and kinds.within(15.0, high=15.0) and kinds.within(0.3, low=0.3, high=1.0)
+    assert not kinds.within(0.6, low=0.65) and not kinds.within(15.1, high=15.0)
+    for bad in (float("nan"), float("inf"), float("-inf"), None, "0.9", True):
+        assert not kinds.within(bad, low=0.0), bad
+        assert not kinds.within(bad, high=1e9), bad
+        assert not kinds.within(bad), bad
+    target = spec.POLICY_TARGET
+    assert kinds.policy_passes({"gold_reward": target["gold_reward"], "kl": target["max_kl"]})
+    assert not kinds.policy_passes({"gold_reward": float("nan"), "kl": 1.0})
+    assert not kinds.policy_passes({"gold_reward": float("inf"), "kl": 1.0})
+    assert not kinds.policy_passes({"gold_reward": 0.9, "kl": float("-inf")})  # a broken KL is not a small one
+    assert not kinds.policy_passes({"gold_reward": 0.9, "kl": float("nan")})
+
+
+def test_every_kind_has_one_home_and_a_kernel_runner():
+    from rlcourse.grading import kernel
+
+    assert set(kinds.KINDS) == set(kernel.RUNNERS)
+    for ex in spec.EXERCISES.values():
+        assert kinds.kind_of(ex).name == ex.kind
+    assert {name for name, k in kinds.KINDS.items() if k.trains} == {"train_reward_model", "train_policy"}
+
+
+def test_unknown_kind_raises_a_clear_error(tmp_path, monkeypatch, capsys):
+    from rlcourse.grading import checks, kernel
+
+    essay = spec.Exercise("hw1.essay", "essay", "essay", "write more.")
+    with pytest.raises(ValueError, match=r"exercise 'hw1.essay' has kind 'essay', which the grader does not know"):
+        kinds.kind_of(essay)
+    monkeypatch.setitem(spec.EXERCISES, essay.id, essay)
+    with pytest.raises(ValueError, match="kind 'essay'"):  # the check cell raises too, never a silent verdict
+        checks.check(essay.id, lambda: "an essay")
+    assert capsys.readouterr().out == ""
+    # the kernel's harness records it as the exercise's error (the grader never reaches it: Template.load refuses)
+    (tmp_path / "outputs").mkdir()
+    kernel.run(essay.id, "essay", lambda: "an essay", str(tmp_path))
+    done = json.loads((tmp_path / "outputs" / "hw1.essay.done.json").read_text())
+    assert done["errors"]["all"].startswith("ValueError: unknown exercise kind 'essay'")
+
+
+def test_kernel_stand_ins_agree_with_the_package(tmp_path, monkeypatch):
+    """The kernel never imports rlcourse: its stand-ins of package functions are rebuilt from
+    inputs/course.json. Each must give what the package function gives."""
+    import dataclasses
+    import random
+
+    import numpy as np
+    import torch
+
+    import rlcourse
+    from rlcourse import loops, models, reward_model
+    from rlcourse.grading import execute, kernel
+
+    (tmp_path / "inputs").mkdir()
+    execute.write_course(submission.Template.load(ROOT / "solutions" / "hw2_reward_model.ipynb"), tmp_path / "inputs")
+    monkeypatch.setattr(kernel, "_COURSE", {})
+    kernel.load_course(str(tmp_path))
+
+    def draws(generator):
+        return random.random(), float(np.random.rand()), float(torch.rand(1)), float(torch.rand(1, generator=generator))
+
+    assert draws(kernel._set_seed(7)) == draws(rlcourse.set_seed(7))
+
+    ours, theirs = kernel._tokenizer(), models.load_tokenizer()
+    assert (ours.padding_side, ours.pad_token, ours.pad_token_id) == (theirs.padding_side, theirs.pad_token,
+                                                                      theirs.pad_token_id)
+    text = ["the film was great .", "a dull story"]
+    assert ours(text, padding=True)["input_ids"] == theirs(text, padding=True)["input_ids"]
+
+    def same_model(a, b):
+        assert type(a) is type(b) and a.training == b.training
+        assert a.config.to_dict() == b.config.to_dict()
+        sa, sb = a.state_dict(), b.state_dict()
+        assert sa.keys() == sb.keys()
+        for name in sa:
+            torch.testing.assert_close(sa[name], sb[name], rtol=0, atol=0)
+
+    policy, reference = kernel._policy(), models.load_policy()[0]
+    same_model(policy, reference)
+    assert policy.generation_config.pad_token_id == reference.generation_config.pad_token_id
+    (rm, rm_tokenizer), (rm_ref, _) = kernel._reward_model(), reward_model.load_reward_model(seed=0)
+    same_model(rm, rm_ref)  # the freshly initialised head too
+    config = {"vocab_size": 20, "hidden_size": 16, "num_attention_heads": 2, "num_key_value_heads": 2,
+              "intermediate_size": 12, "num_hidden_layers": 1}
+    same_model(kernel.build_llama(config), spec.build_model(spec.ModelArg(config)))
+
+    pairs, public = kernel._training_pairs(), spec.training_pairs()
+    for name in ("prompts", "chosen", "rejected"):
+        assert getattr(pairs, name) == getattr(public, name)
+    for name in ("chosen_scores", "rejected_scores"):
+        torch.testing.assert_close(getattr(pairs, name), getattr(public, name), rtol=0, atol=0)
+    assert len(pairs) == len(public)
+
+    monkeypatch.setattr(kernel, "_COURSE", {})
+    saved = {name: sys.modules.get(name) for name in ("rlcourse", "rlcourse.grading", "rlcourse.grading.spec",
+                                                      "rlcourse.loops")}
+    try:
+        kernel.install_stubs(str(tmp_path))
+        stubs = sys.modules["rlcourse.loops"]
+    finally:
+        for name, module in saved.items():  # the real package back, whatever happened
+            if module is None:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = module
+    real_configs = [c for c in vars(loops).values() if isinstance(c, type) and issubclass(c, loops.LoopConfig)
+                    and dataclasses.is_dataclass(c)]
+    assert real_configs and {c.__name__ for c in real_configs} == set(kernel._COURSE["loops"])
+    for cls in real_configs:
+        assert dataclasses.asdict(getattr(stubs, cls.__name__)()) == dataclasses.asdict(cls())

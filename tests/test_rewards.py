@@ -1,4 +1,4 @@
-"""rewards.py against hand-worked cases, naive re-implementations and the figures it promises.
+"""rewards.py and reward_model.py against hand-worked cases, naive re-implementations and the figures it promises.
 
 The naive references use Python floats and ``math`` and follow the formulas in the module
 docstring, not the vectorised code.
@@ -13,16 +13,12 @@ import pytest
 import torch
 from torch.testing import assert_close
 
+import rlcourse.reward_model as reward_model_module
 import rlcourse.rewards as rewards_module
-from rlcourse import data, rewards
-from rlcourse.rewards import (
+from rlcourse import data
+from rlcourse.reward_model import (
     PreferenceDataset,
-    best_reachable_gold_reward,
     bradley_terry_loss,
-    gold_response_token_rewards,
-    gold_reward,
-    gold_reward_terms,
-    gold_token_rewards,
     label_preferences,
     load_reward_model,
     make_preference_dataset,
@@ -32,11 +28,19 @@ from rlcourse.rewards import (
     spearman_correlation,
     train_reward_model,
 )
+from rlcourse.rewards import (
+    best_reachable_gold_reward,
+    gold_response_token_rewards,
+    gold_reward,
+    gold_reward_terms,
+    gold_token_rewards,
+)
 
 
 def test_doctests():
-    result = doctest.testmod(rewards_module)
-    assert result.attempted > 0 and result.failed == 0
+    for module in (rewards_module, reward_model_module):
+        result = doctest.testmod(module)
+        assert result.attempted > 0 and result.failed == 0, module.__name__
 
 
 # ---------------------------------------------------------------------------
@@ -311,11 +315,11 @@ def naive_pair_agreement(a: list[float], b: list[float]) -> float:
 
 def test_ranking_agreement_hand_cases_and_naive_loop():
     x = torch.tensor([1.0, 2.0, 3.0, 4.0])
-    assert rewards.ranking_agreement(x, 10 * x.exp()) == {"spearman_rho": 1.0, "pair_agreement": 1.0}  # scale-free
-    assert rewards.ranking_agreement(x, -x) == {"spearman_rho": -1.0, "pair_agreement": 0.0}
+    assert reward_model_module.ranking_agreement(x, 10 * x.exp()) == {"spearman_rho": 1.0, "pair_agreement": 1.0}  # scale-free
+    assert reward_model_module.ranking_agreement(x, -x) == {"spearman_rho": -1.0, "pair_agreement": 0.0}
     # a = [1, 1, 2], b = [3, 4, 4]: pair (0,1) only b orders it (½), (0,2) alike (1), (1,2) only a orders it (½)
     a, b = torch.tensor([1.0, 1.0, 2.0]), torch.tensor([3.0, 4.0, 4.0])
-    tied = rewards.ranking_agreement(a, b)
+    tied = reward_model_module.ranking_agreement(a, b)
     assert tied["pair_agreement"] == pytest.approx(2 / 3)
     assert tied["spearman_rho"] == pytest.approx(0.5)  # ranks [1.5, 1.5, 3] and [1, 2.5, 2.5]: 0.75 / 1.5
     assert tied["spearman_rho"] == pytest.approx(spearman_correlation(a, b))
@@ -323,10 +327,10 @@ def test_ranking_agreement_hand_cases_and_naive_loop():
     for n in (2, 7, 300, 600):  # 300 and 600 cross the block boundary of the vectorised version
         a = [float(rng.randint(0, 20)) for _ in range(n)]  # small integers: plenty of ties
         b = [v + rng.gauss(0, 5) if rng.random() < 0.8 else float(rng.randint(0, 20)) for v in a]
-        got = rewards.ranking_agreement(torch.tensor(a), torch.tensor(b))["pair_agreement"]
+        got = reward_model_module.ranking_agreement(torch.tensor(a), torch.tensor(b))["pair_agreement"]
         assert got == pytest.approx(naive_pair_agreement(a, b), abs=1e-12)
     with pytest.raises(ValueError, match="one length N >= 2"):
-        rewards.ranking_agreement(torch.zeros(3), torch.zeros(4))
+        reward_model_module.ranking_agreement(torch.zeros(3), torch.zeros(4))
 
 
 # ---------------------------------------------------------------------------
@@ -448,7 +452,7 @@ def test_pair_rewards_score_each_text_once(reward_model):
     assert_close(chosen_rewards, reward_scores(rm, tokenizer, ds.chosen), atol=1e-5, rtol=1e-5)
     assert_close(rejected_rewards, reward_scores(rm, tokenizer, ds.rejected), atol=1e-5, rtol=1e-5)
     # training sees the group as 4 distinct texts and 3 pairs indexing into them
-    [(group_texts, chosen_idx, rejected_idx)] = rewards_module._group_batches(ds)
+    [(group_texts, chosen_idx, rejected_idx)] = reward_model_module._group_batches(ds)
     assert group_texts == [texts[0], texts[1], texts[2], texts[3]]
     assert (chosen_idx, rejected_idx) == ([0, 0, 1], [1, 2, 3])
 
@@ -493,24 +497,24 @@ def test_reward_model_reaches_the_figures_and_ranks_like_the_shipped_one(tmp_pat
     accuracy within 5 points of the noise ceiling and Spearman with the gold reward at least 0.8;
     the shipped figures (recipe.json) within the measured bands above; and the held-out responses
     ranked like the shipped rlcourse/assets/tiny-rm ranks them."""
-    train, held_out = rewards.course_preference_split()
-    rm, tokenizer, figures = rewards.reproduce_trained_reward_model(out_dir=tmp_path, progress=False,
-                                                                     split=(train, held_out))
+    train, held_out = reward_model_module.course_preference_split()
+    rm, tokenizer, figures = reward_model_module.reproduce_trained_reward_model(out_dir=tmp_path, progress=False,
+                                                                                split=(train, held_out))
     ceiling, accuracy, rho = figures["noise_ceiling"], figures["heldout_accuracy"], figures["spearman_rho"]
     assert 0.75 <= ceiling <= 0.90, f"annotator noise out of the intended range: ceiling {ceiling:.3f}"
     assert accuracy >= ceiling - 0.05, f"held-out accuracy {accuracy:.3f} vs noise ceiling {ceiling:.3f}"
     assert rho >= 0.8, f"Spearman with the gold reward {rho:.3f}"
 
-    shipped_figures = json.loads((rewards.TRAINED_RM_PATH / "recipe.json").read_text())["figures"]
+    shipped_figures = reward_model_module.shipped_figures()  # what notebook 02 quotes
     for name, atol in (("heldout_accuracy", ACCURACY_ATOL), ("spearman_rho", RHO_GOLD_ATOL),
                        ("noise_ceiling", NOISE_CEILING_ATOL)):
         assert abs(figures[name] - shipped_figures[name]) <= atol, \
             f"{name} {figures[name]:.4f} is more than {atol} from the shipped {shipped_figures[name]:.4f}"
 
     texts = sorted(set(held_out.chosen + held_out.rejected))
-    shipped_rm, shipped_tokenizer = rewards.load_trained_reward_model()
+    shipped_rm, shipped_tokenizer = reward_model_module.load_trained_reward_model()
     scores = reward_scores(rm, tokenizer, texts)  # (N,) the retrained model
-    agreement = rewards.ranking_agreement(scores, reward_scores(shipped_rm, shipped_tokenizer, texts))
+    agreement = reward_model_module.ranking_agreement(scores, reward_scores(shipped_rm, shipped_tokenizer, texts))
     assert agreement["spearman_rho"] >= MIN_SPEARMAN_WITH_SHIPPED and \
         agreement["pair_agreement"] >= MIN_PAIR_AGREEMENT_WITH_SHIPPED, \
         (f"the retrained model ranks {len(texts)} held-out responses unlike the shipped one: Spearman "
@@ -525,10 +529,17 @@ def test_reward_model_reaches_the_figures_and_ranks_like_the_shipped_one(tmp_pat
 def test_load_trained_reward_model_scores_like_the_gold_reward():
     """The shipped reward model ranks a clearly positive review above a clearly negative one and
     above positive word salad (what the gold reward says), from any batch position."""
-    rm, tokenizer = rewards.load_trained_reward_model()
+    rm, tokenizer = reward_model_module.load_trained_reward_model()
     texts = ["the film was awful .", "the film was truly brilliant and very moving . i adored the script .",
              "great amazing superb brilliant"]
-    scores = rewards.reward_scores(rm, tokenizer, texts)
+    scores = reward_model_module.reward_scores(rm, tokenizer, texts)
     assert scores[1] > scores[0] and scores[1] > scores[2]
-    alone = torch.stack([rewards.reward_scores(rm, tokenizer, [t])[0] for t in texts])
+    alone = torch.stack([reward_model_module.reward_scores(rm, tokenizer, [t])[0] for t in texts])
     torch.testing.assert_close(scores, alone, rtol=0, atol=1e-4)
+
+
+def test_shipped_figures_are_what_recipe_json_holds():
+    """The one reader of the shipped reward model's figures (notebook 02 quotes them)."""
+    figures = reward_model_module.shipped_figures()
+    assert set(figures) == {"heldout_accuracy", "noise_ceiling", "spearman_rho", "train_pairs", "heldout_pairs"}
+    assert 0.5 < figures["heldout_accuracy"] <= 1.0 and figures["train_pairs"] > figures["heldout_pairs"] > 0

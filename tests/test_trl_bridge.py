@@ -19,7 +19,7 @@ def test_concept_table_names_real_course_objects():
 
     for _concept, ours, _theirs in trl_bridge.CONCEPTS:
         for ref in ours.replace(",", " ").split():
-            if "." in ref and ref.split(".")[0] in {"models", "rewards", "loops", "losses", "advantages", "dpo"}:
+            if "." in ref and ref.split(".")[0] in {"models", "rewards", "reward_model", "loops", "losses", "advantages", "dpo"}:
                 module, name = ref.split(".", 1)
                 assert hasattr(importlib.import_module(f"rlcourse.{module}"), name.split(" ")[0]), ref
 

@@ -39,10 +39,18 @@ _COURSE: dict = {}  # inputs/course.json: the shipped model's folder, loops conf
 # ----------------------------------------------------------------------------- what the template's cells use
 
 
+def load_course(workdir: str) -> None:
+    """Read ``inputs/course.json`` (written by ``execute.write_course``): what the stand-ins below hand out."""
+    _COURSE.update(json.loads((Path(workdir) / "inputs" / "course.json").read_text()))
+
+
 def install_stubs(workdir: str) -> None:
     """Give ``import rlcourse`` (and ``rlcourse.grading``, ``rlcourse.loops``) the few plain things
-    the template's given cells use, so the real package (and its references) never loads here."""
-    _COURSE.update(json.loads((Path(workdir) / "inputs" / "course.json").read_text()))
+    the template's given cells use, so the real package (and its references) never loads here.
+
+    Each stand-in rebuilds what the package function it replaces returns, from the same files
+    (``tests/test_grading.py`` checks that they agree)."""
+    load_course(workdir)
     course = types.ModuleType("rlcourse")
     course.__path__ = []  # a package, so `from rlcourse import grading` finds the stubs below
     course.setup = course.set_seed = _set_seed
@@ -65,6 +73,7 @@ def install_stubs(workdir: str) -> None:
 
 
 def _set_seed(seed: int = 0, threads: int | None = None) -> torch.Generator:
+    """``rlcourse.set_seed`` (and ``rlcourse.setup``, whose thread count the grader fixes itself)."""
     import numpy as np
 
     random.seed(seed)
@@ -74,6 +83,7 @@ def _set_seed(seed: int = 0, threads: int | None = None) -> torch.Generator:
 
 
 def _tokenizer():
+    """The shipped tokenizer, as ``rlcourse.load_tokenizer()`` sets it up (pads on the left)."""
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(_COURSE["policy_path"])
@@ -94,7 +104,7 @@ def _policy():
 
 
 def _reward_model():
-    """A reward model as ``rlcourse.rewards.load_reward_model(seed=0)`` builds it."""
+    """A reward model as ``rlcourse.reward_model.load_reward_model(seed=0)`` builds it."""
     from transformers import AutoModelForSequenceClassification
 
     tokenizer = _tokenizer()
@@ -108,7 +118,7 @@ def _reward_model():
 
 @dataclasses.dataclass
 class Pairs:
-    """hw2's public training pairs, as plain lists (the fields of ``rewards.PreferenceDataset``)."""
+    """hw2's public training pairs, as plain lists (the fields of ``reward_model.PreferenceDataset``)."""
 
     prompts: list
     chosen: list
@@ -121,6 +131,7 @@ class Pairs:
 
 
 def _training_pairs() -> Pairs:
+    """``rlcourse.grading.spec.training_pairs()``, from the plain lists the grader wrote."""
     p = _COURSE["training_pairs"]
     return Pairs(p["prompts"], p["chosen"], p["rejected"], torch.tensor(p["chosen_scores"]),
                  torch.tensor(p["rejected_scores"]))
@@ -135,12 +146,13 @@ def _argument(value, tensors: dict):
     if "model" in value:
         key = json.dumps(value["model"], sort_keys=True)
         if key not in _MODELS:
-            _MODELS[key] = _policy() if value["model"] is None else _llama(value["model"])
+            _MODELS[key] = _policy() if value["model"] is None else build_llama(value["model"])
         return _MODELS[key]
     return value["value"]
 
 
-def _llama(config: dict):
+def build_llama(config: dict):
+    """A fresh Llama from a config, its weights drawn from seed 0 (the grader's ``spec.build_model`` calls this too)."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
     with torch.random.fork_rng(devices=[]):
@@ -206,6 +218,7 @@ def _run_train_policy(ex_id: str, fn, inputs: Path, outputs: Path) -> dict:
     return {}
 
 
+# one runner per exercise kind (the grader's half of each kind is in grading/kinds.py, which this file cannot import)
 RUNNERS = {"function": _run_function, "quiz": _run_quiz, "train_reward_model": _run_train_reward_model,
            "train_policy": _run_train_policy}
 
@@ -218,6 +231,8 @@ def run(exercise_id: str, kind: str, fn, workdir: str) -> None:
         if fn is None or not callable(fn):
             status["errors"]["all"] = "no function was defined"
         else:
+            if kind not in RUNNERS:
+                raise ValueError(f"unknown exercise kind {kind!r}; the harness runs: {', '.join(RUNNERS)}")
             status["errors"] = RUNNERS[kind](exercise_id, fn, inputs, outputs)
     except BaseException as err:  # noqa: BLE001 - one exercise's failure is recorded, never raised
         status["errors"]["all"] = _error(err)

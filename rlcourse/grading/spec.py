@@ -21,9 +21,9 @@ from typing import Any, Callable
 
 import torch
 
-from rlcourse import advantages, losses, policy, quiz, rewards
+from rlcourse import advantages, loops, losses, policy, quiz, reward_model, rewards
 from rlcourse.grading import references
-from rlcourse.grading.kernel import as_arrays  # one definition, shared with the kernel's harness
+from rlcourse.grading.kernel import as_arrays, build_llama  # one definition, shared with the kernel's harness
 
 PUBLIC_SEED = 2024  # public cases: the same for every student, shown by the check cells
 
@@ -224,8 +224,8 @@ RM_ACCURACY = 0.65  # on held-out pairs ordered by the gold reward (noise-free),
 POLICY_TARGET = {"gold_reward": 0.30, "max_kl": 15.0, "max_steps": 40}
 
 
-def preference_pairs(n_pairs: int, seed: int, beta: float | None = rewards.ANNOTATOR_BETA,
-                     min_gap: float = 0.0) -> rewards.PreferenceDataset:
+def preference_pairs(n_pairs: int, seed: int, beta: float | None = reward_model.ANNOTATOR_BETA,
+                     min_gap: float = 0.0) -> reward_model.PreferenceDataset:
     """Pairs of grammar reviews, labelled by the noisy annotators (``beta``) or by the gold reward (``beta=None``).
 
     Cheap (no model sampling): the homework trains a reward model in seconds. With
@@ -241,14 +241,11 @@ def preference_pairs(n_pairs: int, seed: int, beta: float | None = rewards.ANNOT
     if beta is None:
         wins = ga > gb
     else:
-        wins = rewards.label_preferences(ga, gb, beta, torch.Generator().manual_seed(seed))
-    return rewards.PreferenceDataset(
-        prompts=[""] * len(a), chosen=[x if w else y for x, y, w in zip(a, b, wins.tolist())],
-        rejected=[y if w else x for x, y, w in zip(a, b, wins.tolist())],
-        chosen_scores=torch.where(wins, ga, gb), rejected_scores=torch.where(wins, gb, ga))
+        wins = reward_model.label_preferences(ga, gb, beta, torch.Generator().manual_seed(seed))
+    return reward_model.PreferenceDataset.from_labels([""] * len(a), a, b, ga, gb, wins)
 
 
-def training_pairs() -> rewards.PreferenceDataset:
+def training_pairs() -> reward_model.PreferenceDataset:
     """hw2's training pairs (public): noisy annotator labels on grammar reviews."""
     return preference_pairs(**RM_TRAIN)
 
@@ -285,10 +282,10 @@ EXERCISES: dict[str, Exercise] = {e.id: e for e in [
     Exercise("hw2.bradley_terry_loss", "bradley_terry_loss", "function",
              "the loss is −mean log σ(r_c − r_r); a margin of −300 must give 300, not inf: compute log σ in one "
              "numerically stable step instead of log(sigmoid(x)).",
-             rewards.bradley_terry_loss, lambda g, p: _pair_cases(g, p, ties=False), forbidden=("bradley_terry_loss",)),
+             reward_model.bradley_terry_loss, lambda g, p: _pair_cases(g, p, ties=False), forbidden=("bradley_terry_loss",)),
     Exercise("hw2.preference_accuracy", "preference_accuracy", "function",
              "a pair counts 1 when the chosen reward is higher and ½ on an exact tie; return the mean as a float.",
-             rewards.preference_accuracy, lambda g, p: _pair_cases(g, p, ties=True), forbidden=("preference_accuracy",)),
+             reward_model.preference_accuracy, lambda g, p: _pair_cases(g, p, ties=True), forbidden=("preference_accuracy",)),
     Exercise("hw2.train_reward_model", "fit_reward_model", "train_reward_model",
              "accuracy near 0.5 means rm did not learn: check that the optimiser holds rm's parameters, that "
              "chosen and rejected are not swapped, and that you loop over all pairs for more than one epoch; "
@@ -302,7 +299,7 @@ EXERCISES: dict[str, Exercise] = {e.id: e for e in [
     Exercise("hw3.kl_penalized_rewards", "kl_penalized_rewards", "function",
              "every response token gets the KL term; the score goes to one token only, the last response token of "
              "its row (rows differ in length); padding stays 0.",
-             references.kl_penalized_rewards, _kl_rewards_cases, forbidden=("kl_penalized_rewards", "score")),
+             loops.kl_penalized_rewards, _kl_rewards_cases, forbidden=("kl_penalized_rewards", "score")),
     Exercise("hw3.gae", "gae", "function",
              "compute every δ_t first (the value after the last response token counts as 0), then accumulate A "
              "backwards; check λ = 0 (A = δ) and λ = 1 (A = G − V) by hand; padding stays 0.",
@@ -347,11 +344,7 @@ def build_model(arg: ModelArg):
         from rlcourse.models import load_policy
 
         return load_policy()[0].eval()
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        return LlamaForCausalLM(LlamaConfig(**arg.config)).eval()
+    return build_llama(arg.config)
 
 
 def compare(actual: list[torch.Tensor], expected: list[torch.Tensor], rtol: float, atol: float) -> str | None:
