@@ -622,7 +622,7 @@ def reproduce_trained_reward_model(
     This is how ``rlcourse/assets/tiny-rm`` was made (``rlcourse train-reward-model``). Same
     machine, same thread count: the same weights, bit for bit; another CPU rounds differently
     and training amplifies it, so there the figures and the ranking of responses agree, not
-    the weights (``tests/test_rewards.py`` checks both within measured bands).
+    the weights (notebook 02 retrains with this recipe and checks both within measured bands).
 
     Args:
         out_dir: where to save the model and ``recipe.json`` (``None``: keep it in memory only).

@@ -8,6 +8,7 @@ import doctest
 import json
 import math
 import random
+from pathlib import Path
 
 import pytest
 import torch
@@ -491,38 +492,53 @@ MIN_SPEARMAN_WITH_SHIPPED = 0.95  # other numerics 0.966–0.977; another seed 0
 MIN_PAIR_AGREEMENT_WITH_SHIPPED = 0.90  # other numerics 0.923–0.936; another seed 0.896–0.902; one epoch 0.885
 
 
-@pytest.mark.slow
-def test_reward_model_reaches_the_figures_and_ranks_like_the_shipped_one(tmp_path):
-    """The recipe of notebook 02 (RM_RECIPE), retrained from scratch (about a minute): held-out
-    accuracy within 5 points of the noise ceiling and Spearman with the gold reward at least 0.8;
-    the shipped figures (recipe.json) within the measured bands above; and the held-out responses
-    ranked like the shipped rlcourse/assets/tiny-rm ranks them."""
-    train, held_out = reward_model_module.course_preference_split()
-    rm, tokenizer, figures = reward_model_module.reproduce_trained_reward_model(out_dir=tmp_path, progress=False,
-                                                                                split=(train, held_out))
-    ceiling, accuracy, rho = figures["noise_ceiling"], figures["heldout_accuracy"], figures["spearman_rho"]
-    assert 0.75 <= ceiling <= 0.90, f"annotator noise out of the intended range: ceiling {ceiling:.3f}"
-    assert accuracy >= ceiling - 0.05, f"held-out accuracy {accuracy:.3f} vs noise ceiling {ceiling:.3f}"
-    assert rho >= 0.8, f"Spearman with the gold reward {rho:.3f}"
+def test_notebook_02_trains_the_shipped_recipe():
+    """Notebook 02 retrains the reward model from scratch and checks, on every CI run and under both
+    perturbed numerics of `make test-portable`, that it reaches the shipped figures (recipe.json) within
+    the bands above and ranks held-out responses like the shipped model. That check is the recipe's
+    reproduction test only if the notebook trains exactly RM_RECIPE: compare its constants."""
+    import ast
 
-    shipped_figures = reward_model_module.shipped_figures()  # what notebook 02 quotes
-    for name, atol in (("heldout_accuracy", ACCURACY_ATOL), ("spearman_rho", RHO_GOLD_ATOL),
-                       ("noise_ceiling", NOISE_CEILING_ATOL)):
-        assert abs(figures[name] - shipped_figures[name]) <= atol, \
-            f"{name} {figures[name]:.4f} is more than {atol} from the shipped {shipped_figures[name]:.4f}"
+    import nbformat
 
+    nb = nbformat.read(Path(__file__).parents[1] / "notebooks" / "02_reward_modeling.ipynb", as_version=4)
+    source = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    constants = {}
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], (ast.Name, ast.Tuple)):
+            targets = node.targets[0].elts if isinstance(node.targets[0], ast.Tuple) else [node.targets[0]]
+            names = [t.id if isinstance(t, ast.Name) else None for t in targets]
+            values = node.value.elts if isinstance(node.value, ast.Tuple) else [node.value]
+            for name, value in zip(names, values):
+                if isinstance(value, ast.Constant):
+                    constants[name] = value.value
+    r = reward_model_module.RM_RECIPE
+    assert (constants["N_PROMPTS"], constants["RESPONSES_PER_PROMPT"], constants["TRAIN_FRAC"]) == \
+        (r["n_prompts"], r["responses_per_prompt"], r["train_frac"])
+    assert (constants["NUM_EPOCHS"], constants["LR"], constants["BATCH_SIZE"]) == (r["num_epochs"], r["lr"], r["batch_size"])
+    assert f"data.review_prompts(N_PROMPTS, seed={r['prompt_seed']}), seed={r['data_seed']}, beta=BETA" in source
+    assert f"batch_size=BATCH_SIZE, seed={r['seed']}" in source and "BETA = reward_model.ANNOTATOR_BETA" in source
+    # the reproduction claims, with the bands measured above
+    assert f"shipped_figures[\"heldout_accuracy\"], -{ACCURACY_ATOL}, {ACCURACY_ATOL})" in source
+    assert f"shipped_figures[\"spearman_rho\"], -{RHO_GOLD_ATOL}, {RHO_GOLD_ATOL})" in source
+    assert f"agreement[\"spearman_rho\"], low={MIN_SPEARMAN_WITH_SHIPPED})" in source
+    assert f"agreement[\"pair_agreement\"], low={MIN_PAIR_AGREEMENT_WITH_SHIPPED})" in source
+
+
+def test_reproduce_trained_reward_model_saves_what_it_trained(tiny, tmp_path):
+    """The code path of `rlcourse train-reward-model` on a small split: the saved model is the one
+    trained, recipe.json holds its figures (the full recipe runs in notebook 02)."""
+    model, tokenizer = tiny
+    pairs = reward_model_module.make_preference_dataset(model, tokenizer, data.review_prompts(6, seed=3), seed=0,
+                                                        responses_per_prompt=4, max_new_tokens=8)
+    train, held_out = pairs.split(0.5)
+    rm, rm_tokenizer, figures = reward_model_module.reproduce_trained_reward_model(out_dir=tmp_path, progress=False,
+                                                                                   split=(train, held_out))
+    assert set(figures) >= {"heldout_accuracy", "noise_ceiling", "spearman_rho", "train_pairs", "heldout_pairs"}
+    assert (figures["train_pairs"], figures["heldout_pairs"]) == (len(train), len(held_out))
     texts = sorted(set(held_out.chosen + held_out.rejected))
-    shipped_rm, shipped_tokenizer = reward_model_module.load_trained_reward_model()
-    scores = reward_scores(rm, tokenizer, texts)  # (N,) the retrained model
-    agreement = reward_model_module.ranking_agreement(scores, reward_scores(shipped_rm, shipped_tokenizer, texts))
-    assert agreement["spearman_rho"] >= MIN_SPEARMAN_WITH_SHIPPED and \
-        agreement["pair_agreement"] >= MIN_PAIR_AGREEMENT_WITH_SHIPPED, \
-        (f"the retrained model ranks {len(texts)} held-out responses unlike the shipped one: Spearman "
-         f"{agreement['spearman_rho']:.3f} (at least {MIN_SPEARMAN_WITH_SHIPPED}), pair agreement "
-         f"{agreement['pair_agreement']:.3f} (at least {MIN_PAIR_AGREEMENT_WITH_SHIPPED})")
-
-    saved, saved_tokenizer = load_reward_model(tmp_path)  # what out_dir holds is the model just trained
-    assert_close(reward_scores(saved, saved_tokenizer, texts[:64]), scores[:64])
+    saved, saved_tokenizer = load_reward_model(tmp_path)
+    assert_close(reward_scores(saved, saved_tokenizer, texts), reward_scores(rm, rm_tokenizer, texts))
     assert json.loads((tmp_path / "recipe.json").read_text())["figures"] == pytest.approx(figures)
 
 
