@@ -70,8 +70,18 @@ def _grade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _gradescope(args: argparse.Namespace) -> int:
+    from rlcourse.grading.gradescope import build_autograder
+
+    out = args.out or f"{Path(args.assignment).stem}_autograder.zip"
+    path = build_autograder(args.assignment, out, sandbox=not args.no_sandbox, visibility=args.visibility,
+                            wheel=args.wheel)
+    print(f"wrote {path}: upload it as the assignment's autograder on Gradescope (Configure Autograder, zip file)")
+    return 0
+
+
 def _add_grading_commands(sub) -> None:
-    """``build-exercises``, ``build-quizzes`` and ``grade`` (the homework and quiz tools)."""
+    """``build-exercises``, ``build-quizzes``, ``grade`` and ``gradescope`` (the homework and quiz tools)."""
     p = sub.add_parser("build-exercises", help="write exercises/ from solutions/ (solution regions become stubs)")
     p.add_argument("--solutions", default="solutions", help="folder of solution notebooks")
     p.add_argument("--out", default="exercises", help="folder for the student notebooks")
@@ -95,6 +105,16 @@ def _add_grading_commands(sub) -> None:
                                                                "(prints a warning; see docs/sandbox.md)")
     p.add_argument("submissions", nargs="+", help="submission .ipynb files or folders of them")
     p.set_defaults(func=_grade)
+
+    p = sub.add_parser("gradescope", help="write a Gradescope autograder zip that grades one notebook as `grade` does")
+    p.add_argument("assignment", help="the solution notebook, e.g. solutions/hw1_policy.ipynb")
+    p.add_argument("-o", "--out", default=None, help="the zip to write (default: <assignment>_autograder.zip)")
+    p.add_argument("--visibility", default="visible", help="when students see the results: visible, hidden, "
+                                                           "after_due_date or after_published (Gradescope's values)")
+    p.add_argument("--no-sandbox", action="store_true", help="grade unconfined, for a Gradescope image that cannot "
+                                                               "confine student code (see docs/sandbox.md)")
+    p.add_argument("--wheel", default=None, help="a prebuilt course wheel (default: built from this checkout)")
+    p.set_defaults(func=_gradescope)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -48,10 +48,15 @@ def feedback_markdown(student: str, rows: list[Row], notes: dict[str, str], prob
     for r in rows:
         reason = r.reason + (f" ({notes[r.exercise]})" if r.exercise in notes else "")
         lines.append(f"| {r.exercise} | {r.points:g} / {r.max:g} | {r.status} | {reason.replace('|', '/')} |")
-    hints = [(r.exercise, spec.exercise(r.exercise).hint) for r in rows if r.points < r.max and r.status != "invalid"]
+    hints = [(r.exercise, hint_for(r)) for r in rows if hint_for(r)]
     if hints:
         lines += ["", "## Hints", ""] + [f"- **{ex}**: {hint}" for ex, hint in hints]
     return "\n".join(lines) + "\n"
+
+
+def hint_for(row: Row) -> str:
+    """The exercise's hint when the student lost points on it ("" otherwise, and for a file that was no notebook)."""
+    return spec.exercise(row.exercise).hint if row.points < row.max and row.status != "invalid" else ""
 
 
 def read_gradebook(path: Path) -> list[dict]:
@@ -90,4 +95,4 @@ def write_text_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-__all__ = ["GRADEBOOK_COLUMNS", "Row", "feedback_markdown", "read_gradebook", "write_gradebook", "write_text_atomic"]
+__all__ = ["GRADEBOOK_COLUMNS", "Row", "feedback_markdown", "hint_for", "read_gradebook", "write_gradebook", "write_text_atomic"]
