@@ -103,11 +103,19 @@ def progress_bar(iterable=None, **kwargs):
     bar = notebook_tqdm(iterable, display=False, **kwargs)
     handle = display(bar.container, display_id=True)
     close = bar.close
+    refreshed = False
 
     def close_and_refresh() -> None:
+        nonlocal refreshed
         close()
-        if handle is not None:
-            handle.update(bar.container)
+        if handle is None or refreshed:  # tqdm calls close() again from __del__: refresh once, while the bar lives
+            return
+        refreshed = True
+        try:
+            bar.container.pbar.n  # the widget holds the bar weakly: gone while a forgotten bar is collected
+        except ReferenceError:
+            return
+        handle.update(bar.container)
 
     bar.close = close_and_refresh
     return bar
