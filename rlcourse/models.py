@@ -36,7 +36,7 @@ from transformers import (
 )
 
 from rlcourse import data
-from rlcourse.utils import check, progress_bar
+from rlcourse.utils import check, progress_bar, quiet_loading
 
 DEFAULT_MODEL_PATH = Path(__file__).parent / "assets" / "tiny-gpt"
 SPECIAL_TOKENS = {"pad_token": "<pad>", "bos_token": "<bos>", "eos_token": "<eos>", "unk_token": "<unk>"}
@@ -147,7 +147,8 @@ def load_policy(name_or_path: str | Path | None = None, device: str | torch.devi
     source = str(name_or_path or DEFAULT_MODEL_PATH)
     tokenizer = load_tokenizer(source)
     try:
-        model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
+        with quiet_loading(source):
+            model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
     except OSError as err:
         raise _unavailable(source) from err
     if model.generation_config.pad_token_id is None:

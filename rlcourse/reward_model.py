@@ -35,7 +35,7 @@ from transformers import AutoModelForSequenceClassification
 from rlcourse import data, models, policy
 from rlcourse.rewards import gold_reward
 from rlcourse.utils import check as _check
-from rlcourse.utils import check_texts, progress_bar
+from rlcourse.utils import check_texts, progress_bar, quiet_loading
 
 __all__ = [
     "ANNOTATOR_BETA",
@@ -308,7 +308,8 @@ def load_reward_model(name_or_path: str | Path | None = None, seed: int = 0):
     tokenizer = models.load_tokenizer(source)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        rm = AutoModelForSequenceClassification.from_pretrained(source, num_labels=1)
+        with quiet_loading(source):
+            rm = AutoModelForSequenceClassification.from_pretrained(source, num_labels=1)
     if rm.config.pad_token_id is None:
         rm.config.pad_token_id = tokenizer.pad_token_id
     return rm.eval(), tokenizer

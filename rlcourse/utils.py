@@ -7,6 +7,7 @@ too).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import warnings
@@ -52,6 +53,25 @@ def quiet() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     warnings.filterwarnings("ignore", category=UserWarning, module="transformers")
     warnings.filterwarnings("ignore", category=FutureWarning)
+
+
+@contextlib.contextmanager
+def quiet_loading(source: str):
+    """No "Loading weights" bar from ``transformers`` while a model loads from a local folder.
+
+    The course's models load in milliseconds; a bar nobody asked for only clutters a script's
+    output. A Hub name (a real download and a long load) keeps the library's bars.
+    """
+    from transformers.utils import logging
+
+    if not os.path.isdir(source) or not logging.is_progress_bar_enabled():
+        yield
+        return
+    logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        logging.enable_progress_bar()
 
 
 def setup(seed: int = 0, threads: int = DEFAULT_THREADS) -> torch.Generator:

@@ -167,3 +167,23 @@ def test_parameter_kind_reads_the_module_path_of_every_parameter(tiny):
     for name, _ in gpt2.named_parameters():
         key = next(k for k in expected_gpt2 if f".{k}." in f".{name}")
         assert models.parameter_kind(name) == (expected_gpt2[key], "bias" if name.endswith("bias") else "weight"), name
+
+
+def test_loading_the_shipped_models_prints_no_library_bars(capfd):
+    """A plain script that loads the course's models sees no "Loading weights" bars (issue 16), and the
+    library's own setting is left as it was."""
+    from transformers.utils import logging
+
+    from rlcourse import reward_model
+
+    was_enabled = logging.is_progress_bar_enabled()
+    logging.enable_progress_bar()
+    try:
+        capfd.readouterr()
+        models.load_policy()
+        reward_model.load_trained_reward_model()
+        out, err = capfd.readouterr()
+        assert "Loading weights" not in out + err
+        assert logging.is_progress_bar_enabled()
+    finally:
+        (logging.enable_progress_bar if was_enabled else logging.disable_progress_bar)()
