@@ -1,4 +1,4 @@
-"""The ``rlcourse`` command: ``rlcourse pretrain | info`` (more subcommands register below)."""
+"""The ``rlcourse`` command: ``rlcourse pretrain | info | notebooks`` (more subcommands register below)."""
 
 from __future__ import annotations
 
@@ -117,6 +117,16 @@ def _add_grading_commands(sub) -> None:
     p.set_defaults(func=_gradescope)
 
 
+def _notebooks(args: argparse.Namespace) -> int:
+    from rlcourse.shipping import copy_notebooks
+
+    written = copy_notebooks(args.dir, force=args.force)
+    print(f"copied {len(written['notebooks'])} lecture notebooks to {Path(args.dir) / 'notebooks'} and "
+          f"{len(written['exercises'])} exercises to {Path(args.dir) / 'exercises'}; open them with "
+          f"`jupyter lab {args.dir}`")
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     from rlcourse.runner import main_run
 
@@ -156,6 +166,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", help="load a policy and count its parameters")
     p.add_argument("model", nargs="?", default=None, help="HF name or folder (default: the tiny model)")
     p.set_defaults(func=_info)
+
+    p = sub.add_parser("notebooks", help="copy the lecture notebooks and the exercises into a folder")
+    p.add_argument("dir", help="the folder to copy them into (notebooks/ and exercises/ are made inside it)")
+    p.add_argument("--force", action="store_true", help="overwrite notebooks already in that folder")
+    p.set_defaults(func=_notebooks)
     _add_grading_commands(sub)
     _add_run_command(sub)
     return parser

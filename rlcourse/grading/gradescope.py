@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import stat
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,13 +30,11 @@ import zipfile
 from pathlib import Path
 
 from rlcourse.grading.submission import Template
+from rlcourse.shipping import build_wheel, check_wheel, checkout  # the one way the course's wheel is built
 
 # the results' visibility values Gradescope documents (top level and per test)
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
 CONFIG = "autograder.json"
-# files the wheel must carry: the grader's harness and sandbox launcher, the models the kernels load
-WHEEL_MUST_HOLD = ("rlcourse/grading/kernel.py", "rlcourse/grading/landlock.py", "rlcourse/assets/quizzes.json",
-                   "rlcourse/assets/tiny-gpt/model.safetensors", "rlcourse/assets/tiny-rm/model.safetensors")
 CPU_TORCH_INDEX = "https://download.pytorch.org/whl/cpu"  # torch's CPU-only builds (the default index's are CUDA)
 
 RUN_AUTOGRADER = """#!/usr/bin/env bash
@@ -76,44 +72,6 @@ PIP=("$ROOT/venv/bin/python" -m pip --disable-pip-version-check)
 # ----------------------------------------------------------------------------- building the zip
 
 
-def _checkout() -> Path:
-    """The repository this package runs from (the wheel is built from it)."""
-    root = Path(__file__).resolve().parents[2]
-    if not (root / "pyproject.toml").is_file() or not (root / "constraints.txt").is_file():
-        raise ValueError(f"no pyproject.toml and constraints.txt next to the package in {root}; run "
-                         "`rlcourse gradescope` from a checkout of the course repository.")
-    return root
-
-
-def build_wheel(out_dir: Path) -> Path:
-    """The course package as a wheel in ``out_dir``, built offline from a copy of the checkout
-    (so that no ``build/`` or ``*.egg-info`` lands in it, and no stale ``build/`` lands in the wheel)."""
-    root = _checkout()
-    with tempfile.TemporaryDirectory(prefix="rlcourse-wheel-") as tmp:
-        src = Path(tmp) / "rlcourse-src"
-        src.mkdir()
-        for name in ("pyproject.toml", "README.md"):
-            shutil.copy2(root / name, src / name)
-        shutil.copytree(root / "rlcourse", src / "rlcourse", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-        result = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
-                                 "--quiet", "--disable-pip-version-check", "-w", str(out_dir), str(src)],
-                                capture_output=True, text=True)
-    wheels = sorted(out_dir.glob("rlcourse-*.whl"))
-    if result.returncode != 0 or len(wheels) != 1:
-        raise OSError(f"building the course wheel failed (pip wheel exited {result.returncode}): "
-                      f"{result.stderr.strip()[-300:]}")
-    return wheels[0]
-
-
-def check_wheel(wheel: Path) -> None:
-    """Raise one sentence when the wheel lacks the harness, the launcher or a shipped model."""
-    with zipfile.ZipFile(wheel) as zf:
-        missing = [name for name in WHEEL_MUST_HOLD if name not in set(zf.namelist())]
-    if missing:
-        raise ValueError(f"the wheel {wheel.name} lacks {', '.join(missing)}; check [tool.setuptools.package-data] "
-                         "in pyproject.toml and rebuild it.")
-
-
 def _torch_pin(constraints: Path) -> str:
     pins = [line.strip() for line in constraints.read_text().splitlines() if re.match(r"torch==", line.strip())]
     if len(pins) != 1:
@@ -140,7 +98,7 @@ def build_autograder(assignment: str | Path, out: str | Path, sandbox: bool = Tr
     Template.load(assignment)  # a broken assignment fails here, not on Gradescope
     if visibility not in VISIBILITIES:
         raise ValueError(f"--visibility must be one of {', '.join(VISIBILITIES)}, got {visibility!r}.")
-    constraints = _checkout() / "constraints.txt"
+    constraints = checkout() / "constraints.txt"
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="rlcourse-gradescope-") as tmp:
