@@ -186,3 +186,21 @@ LAZY_TRAINING = {
     "hw4_ppo": ("hw4.train", "def make_config():\n    return loops.RLOOConfig(num_steps=2, num_prompts=4, group_size=2, "
                              "max_new_tokens=24, lr=1e-6)"),
 }
+
+
+def test_failure_hints_guide_without_giving_the_answer():
+    """A hint says where to look, never the code or the passing configuration (issue 12, item 12):
+    no code lines, no library API names, and no settings or numbers in the training hints (the old hw4.train
+    hint, "return e.g. loops.RLOOConfig(num_steps=30, …, lr=2e-3, kl_coef=0.02)", fails all three)."""
+    import re
+
+    from rlcourse.grading import spec
+
+    for ex in spec.EXERCISES.values():
+        hint = ex.hint
+        assert not re.search(r"\breturn (e\.g\. )?[\w.]+\(|\bfor \w+ in \w|\n", hint), (ex.id, hint)  # no code lines to copy
+        assert not re.search(r"\b(torch|F|np|numpy|loops|rewards|reward_model|losses|advantages)\.\w", hint), (ex.id, hint)
+        if ex.kind in ("train_policy", "train_reward_model"):
+            assert not re.search(r"\b\w+\s*=\s*[\w.\-]+", hint), (ex.id, hint)  # name=value: a setting to copy
+            setting = r"\d+(\.\d+)?e-\d+|\b\d+\s*(steps|epochs|prompts|samples|tokens|pairs)\b|\b(lr|learning rate|kl_coef|β)\D{0,12}\d"
+            assert not re.search(setting, hint), (ex.id, hint)  # no learning rates, step counts or sizes to copy
