@@ -1,4 +1,4 @@
-"""Every lecture notebook's first cell says, in one sentence, how to get the course package when it is
+"""Every lecture and homework notebook's first cell says, in one sentence, how to get the course package when it is
 missing (a hosted notebook, a pip user's fresh kernel) instead of failing on a bare import (issue 16)."""
 
 import subprocess
@@ -8,7 +8,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-NOTEBOOKS = sorted((Path(__file__).parents[1] / "notebooks").glob("*.ipynb"))
+ROOT = Path(__file__).parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted((ROOT / "solutions").glob("hw*.ipynb")) + \
+    sorted((ROOT / "exercises").glob("hw*.ipynb"))
 
 
 def _first_code_cell(path: Path) -> str:
