@@ -401,6 +401,17 @@ def movement_by(rows: list[dict], key: str | tuple[str, ...]) -> dict:
 TOY_SCORES = ("sum", "verdict")
 
 
+def _reward_to_go_kernel(length: int, gamma: float) -> torch.Tensor:
+    """``(T, T)`` matrix K with ``K[t, k] = γ^{k−t}`` for k ≥ t, else 0: ``rewards @ K.T`` is every G_t at once.
+
+    The same returns as :func:`rlcourse.advantages.discounted_returns` on an all-ones mask, as one
+    matrix product instead of a loop over T (the toys call it at T = 500, every step).
+    """
+    discounts = gamma ** torch.arange(length, dtype=torch.float64)  # (T,) γ^k
+    lag = torch.arange(length)[None, :] - torch.arange(length)[:, None]  # (T, T) k − t
+    return torch.where(lag >= 0, discounts[lag.clamp(min=0)], 0.0)
+
+
 def _toy_score(actions: torch.Tensor, vocab_size: int, score: str) -> tuple[torch.Tensor, float]:
     """The end-of-sequence score of toy sequences ``(S, T)`` and its exact expectation at θ = 0.
 
@@ -455,9 +466,7 @@ def toy_gradient_variance(length: int, num_samples: int = 2000, vocab_size: int 
     score_fn = F.one_hot(actions, vocab_size).double() - probs  # (S, T, V) ∇_θ log π(a_t)
     rewards = (actions == 0).double()  # (S, T) r_t
     if dense:
-        discounts = gamma ** torch.arange(length, dtype=torch.float64)  # (T,) γ^k
-        lag = torch.arange(length)[None, :] - torch.arange(length)[:, None]  # (T, T) k − t
-        kernel = torch.where(lag >= 0, discounts[lag.clamp(min=0)], 0.0)  # (T, T) γ^{k−t} for k ≥ t
+        kernel = _reward_to_go_kernel(length, gamma)  # (T, T)
         weights = rewards @ kernel.T - p * kernel.sum(1)  # (S, T) G_t − E[G_t]
     else:
         R, expected = _toy_score(actions, vocab_size, score)  # (S,), E[R]
@@ -514,9 +523,7 @@ def toy_policy_training(length: int, score: str = "sum", dense: bool = False, ga
     generator = torch.Generator().manual_seed(seed)
     theta = torch.zeros(length, vocab_size, dtype=torch.float64, requires_grad=True)  # (T, V)
     optimizer = torch.optim.Adam([theta], lr=lr)
-    discounts = gamma ** torch.arange(length, dtype=torch.float64)  # (T,)
-    lag = torch.arange(length)[None, :] - torch.arange(length)[:, None]  # (T, T) k − t
-    kernel = torch.where(lag >= 0, discounts[lag.clamp(min=0)], 0.0)  # (T, T) γ^{k−t} for k ≥ t
+    kernel = _reward_to_go_kernel(length, gamma)  # (T, T)
     history = []
     for step in range(num_steps):
         probs = theta.detach().softmax(-1)  # (T, V)

@@ -401,3 +401,12 @@ def test_token_heatmap_blanks_masked_cells_and_checks_shapes():
     assert [t.get_text() for t in ax.texts] == ["a", "b", "d"]
     with pytest.raises(ValueError, match="mask must have the shape"):
         plotting.token_heatmap(values, mask[:, :2])
+
+
+def test_reward_to_go_kernel_matches_discounted_returns():
+    from rlcourse import advantages
+
+    rewards = torch.rand(3, 7, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    kernel = analysis._reward_to_go_kernel(7, 0.8)
+    expected = advantages.discounted_returns(rewards, torch.ones(3, 7, dtype=torch.float64), 0.8)
+    torch.testing.assert_close(rewards @ kernel.T, expected.to(torch.float64))
