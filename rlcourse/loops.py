@@ -143,8 +143,7 @@ class ValueHead(torch.nn.Module):
 def forward_response(model, gen: policy.Generation, value_head: ValueHead | None = None):
     """One forward pass over prompt+response: log π (N, T), entropy (N, T) and V (N, T) or None."""
     T = gen.response_ids.shape[1]
-    out = model(input_ids=gen.input_ids, attention_mask=gen.attention_mask, use_cache=False,
-                output_hidden_states=value_head is not None)
+    out = policy.forward(model, gen.input_ids, gen.attention_mask, output_hidden_states=value_head is not None)
     logits = out.logits[:, -T - 1 : -1].float()  # (N, T, V): position t-1 predicts token t
     logprobs = policy.token_logprobs(logits, gen.response_ids)  # (N, T)
     entropy = policy.token_entropy(logits)  # (N, T)

@@ -6,7 +6,8 @@ whole response. Everything RL needs from the model is here:
 - ``token_logprobs``: log π_θ(a_t | s_t) for given tokens, from logits;
 - ``sequence_logprob``: log π_θ(response | prompt) = Σ_t log π_θ(a_t | s_t);
 - ``entropy``: how uncertain the policy is at each step;
-- ``generate``: sample responses (KV cache, seeded by an explicit ``torch.Generator``).
+- ``generate``: sample responses (KV cache, seeded by an explicit ``torch.Generator``;
+  the decoding loop lives in :mod:`rlcourse.sampling`).
 
 Glossary: B sequences, P prompt tokens (left-padded), T response tokens (right-padded), V vocabulary.
 """
@@ -17,8 +18,8 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from transformers import GenerationConfig
 
+from rlcourse import sampling
 from rlcourse.utils import check as _check
 
 
@@ -76,7 +77,17 @@ def model_logits(model, input_ids: torch.Tensor, attention_mask: torch.Tensor) -
         attention_mask.shape == input_ids.shape,
         f"attention_mask must have the shape of input_ids {tuple(input_ids.shape)}, got {tuple(attention_mask.shape)}.",
     )
-    return model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits.float()
+    return forward(model, input_ids, attention_mask).logits.float()
+
+
+def forward(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, **kwargs):
+    """The model's forward on left-padded rows, with ``position_ids`` that skip the padding.
+
+    Rotary (Llama-style) models do not need them; absolute position embeddings (GPT-2) do,
+    or every left-padded row is scored at shifted positions. ``kwargs`` go to the model.
+    """
+    return model(input_ids=input_ids, attention_mask=attention_mask, position_ids=sampling.positions(attention_mask),
+                 use_cache=False, **kwargs)
 
 
 def sequence_logprob(
@@ -174,17 +185,20 @@ def generate(
     temperature: float = 1.0,
     top_k: int = 0,
     generator: torch.Generator | None = None,
+    fast: bool = True,
 ) -> Generation:
-    """Sample one response per prompt with ``model.generate`` (KV cache on).
+    """Sample one response per prompt (KV cache; :mod:`rlcourse.sampling`'s decoding loop).
 
     Sampling draws from softmax(logits / temperature), restricted to the ``top_k`` most
     likely tokens when ``top_k > 0`` (``top_k=0``: no filter); ``temperature=0`` is greedy.
-    The same ``generator`` state gives the same samples: its next draw seeds torch's global
-    RNG inside a ``fork_rng`` block, so the caller's global RNG is left untouched.
+    The same ``generator`` state gives the same samples: its next draw seeds the generator
+    the loop samples from, so torch's global RNG is never touched. The shipped Llama-style
+    models run a decoder written for small models (``fast=False``: the model's own forward
+    with its KV cache, the path every other Hugging Face causal LM takes).
 
     Args:
         prompts: B strings (repeat a prompt G times for a group).
-        max_new_tokens: T, the most response tokens.
+        max_new_tokens: T, the most response tokens (fewer when every response ended sooner).
 
     Returns:
         a :class:`Generation` (response mask ending at the first EOS, never at ``!= pad``).
@@ -195,37 +209,19 @@ def generate(
     )
     _check(temperature >= 0, f"temperature must be ≥ 0 (0 means greedy), got {temperature}.")
     _check(top_k >= 0, f"top_k must be ≥ 0 (0 means no top-k filter), got {top_k}.")
+    _check(isinstance(max_new_tokens, int) and max_new_tokens >= 1,
+           f"max_new_tokens must be an int ≥ 1, got {max_new_tokens!r}.")
     device = next(model.parameters()).device
-    enc = tokenizer(prompts, return_tensors="pt", padding=True).to(device)
-    config = GenerationConfig(
-        do_sample=temperature > 0,
-        temperature=temperature if temperature > 0 else 1.0,
-        top_k=top_k,
-        top_p=1.0,
-        max_new_tokens=max_new_tokens,
-        pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        bos_token_id=tokenizer.bos_token_id,
-        use_cache=True,
-        return_dict_in_generate=True,
-        output_logits=True,  # raw scores of every step: the log-probs of the sampling pass
-    )
+    enc = tokenizer(list(prompts), return_tensors="pt", padding=True).to(device)
     generator = generator if generator is not None else torch.Generator().manual_seed(0)
-    seed = int(torch.randint(0, 2**62, (1,), generator=generator))
-    devices = [device] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        out = model.generate(
-            input_ids=enc["input_ids"],
-            attention_mask=enc["attention_mask"],
-            generation_config=config,
-        )
-    P = enc["input_ids"].shape[1]
-    response_ids = out.sequences[:, P:]  # (B, T)
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device))
+    draws = torch.Generator(device=device).manual_seed(seed)
+    response_ids, logprobs = sampling.sample(
+        model, enc["input_ids"], enc["attention_mask"], max_new_tokens, temperature, top_k, draws,
+        tokenizer.eos_token_id, tokenizer.pad_token_id, fast=fast)  # (B, T) each
     response_mask = response_mask_from_ids(response_ids, tokenizer.eos_token_id)  # (B, T)
     response_ids = response_ids.masked_fill(response_mask == 0, tokenizer.pad_token_id)
-    logits = torch.stack(out.logits, dim=1)  # (B, T, V): raw scores before temperature/top-k
-    logprobs = token_logprobs(logits, response_ids) * response_mask  # (B, T)
+    logprobs = logprobs * response_mask  # (B, T)
     texts = decode_responses(tokenizer, response_ids, response_mask)
     return Generation(enc["input_ids"], enc["attention_mask"], response_ids, response_mask, logprobs, list(prompts), texts,
                       tokenizer.eos_token_id)
