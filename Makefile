@@ -23,7 +23,7 @@ PORTABLE_NUMERICS := ATEN_CPU_CAPABILITY=default MKL_CBWR=COMPATIBLE
 # The browser test drives Debian's chromium (browser downloads are impossible offline).
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: setup lab test test-portable clean browser
+.PHONY: setup lab test test-portable clean browser site
 
 setup: $(STAMP) browser
 
@@ -32,7 +32,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	# torch first, pinned: an unpinned torch would pull a multi-GB CUDA build.
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt torch==2.13.0
-	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,trl]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,trl,docs]'
 	$(PY) -m pip check
 	touch $(STAMP)
 
@@ -67,6 +67,11 @@ test-portable: setup
 	  echo "== nbval on $(PORTABLE_PATHS) with $$numerics"; cat build/portable-$${numerics%%=*}.log; \
 	done; \
 	exit $$status
+
+# The course website: static HTML in build/site from the notebooks' stored outputs (nothing is
+# executed), warnings as errors. Copy build/site to any static host to publish it.
+site: $(STAMP)
+	$(PY) docs/site/build.py build/site
 
 clean:
 	rm -rf $(VENV) .pytest_cache

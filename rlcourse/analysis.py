@@ -122,7 +122,7 @@ def response_logits_pair(model, ref_model, gen: policy.Generation) -> tuple[torc
 
 @torch.no_grad()
 def per_position_kl(model, ref_model, gen: policy.Generation) -> tuple[torch.Tensor, torch.Tensor]:
-    """Exact KL(π(·|s_t) ‖ π_ref(·|s_t)) at every response position, averaged over the sequences.
+    """Exact ``KL(π(·|s_t) ‖ π_ref(·|s_t))`` at every response position, averaged over the sequences.
 
     ``KL_t = Σ_a π(a|s_t) (log π(a|s_t) − log π_ref(a|s_t))``: summed over the whole
     vocabulary, not estimated from the sampled token, so it is ≥ 0 at every position.
@@ -227,7 +227,7 @@ def kl_estimator_stats(logits: torch.Tensor, ref_logits: torch.Tensor, actions: 
 def kl_estimator_gradients(logits: torch.Tensor, ref_logits: torch.Tensor, mask: torch.Tensor) -> dict:
     """The expected gradient, with respect to the logits z of π, of each KL estimator in each use.
 
-    Exactly, summed over the vocabulary (no sampling noise), at every position:
+    Exactly, summed over the vocabulary (no sampling noise), at every position::
 
         "k/loss"    Σ_a sg(π(a)) ∇_z k(a)              k differentiated as a loss term, a ~ π
                                                          (GRPO's β·k3 in the loss)

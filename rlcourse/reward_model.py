@@ -435,7 +435,7 @@ def ranking_agreement(scores_a: torch.Tensor, scores_b: torch.Tensor) -> dict[st
     * ``spearman_rho``: Spearman's ρ of the two score vectors (:func:`spearman_correlation`).
     * ``pair_agreement``: the fraction of the N(N−1)/2 pairs of texts that both order the same way,
 
-          mean_{i<j} [ 1 − |sign(a_i − a_j) − sign(b_i − b_j)| / 2 ],
+          ``mean_{i<j} [ 1 − |sign(a_i − a_j) − sign(b_i − b_j)| / 2 ]``,
 
       so a pair counts 1 when both scorers order it alike (or both tie it), 0 when they
       disagree, ½ when only one ties. Without ties it is (1 + τ)/2 with Kendall's τ; 0.5 is

@@ -75,8 +75,7 @@ def gold_reward_terms(text: str) -> dict[str, float]:
     """The gold reward of one text, term by term (see the module docstring).
 
     Returns:
-        ``{"sentiment": tanh(S/2), "fluency": 0 or −1, "repetition": −λ·fraction,
-        "total": their sum}``.
+        dict: ``{"sentiment": tanh(S/2), "fluency": 0 or −1, "repetition": −λ·fraction, "total": their sum}``.
 
     Example:
         >>> {k: round(v, 3) for k, v in gold_reward_terms("the film was great .").items()}

@@ -28,7 +28,7 @@ def test_environment_yml_has_exactly_the_constraints_pins():
 
 def test_every_direct_dependency_is_pinned_exactly():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    names = project["dependencies"] + project["optional-dependencies"]["dev"]
+    names = project["dependencies"] + [n for extra in ("dev", "trl", "docs") for n in project["optional-dependencies"][extra]]
     bare = {re.split(r"[<>=!~\[ ]", n)[0].lower().replace("_", "-") for n in names}
     pinned = {k.lower().replace("_", "-") for k in constraint_pins()}
     assert bare <= pinned, f"not pinned in constraints.txt: {sorted(bare - pinned)}"

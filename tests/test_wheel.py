@@ -78,7 +78,7 @@ def test_wheel_holds_the_models_the_harness_and_the_notebooks_and_no_tests_or_so
         names = zf.namelist()
     assert sorted(n.rsplit("/", 1)[1] for n in names if n.startswith("rlcourse/course/notebooks/")) == NOTEBOOKS
     assert sorted(n.rsplit("/", 1)[1] for n in names if n.startswith("rlcourse/course/exercises/")) == EXERCISES
-    assert not [n for n in names if n.startswith(("tests/", "solutions/")) or "/solutions/" in n]
+    assert not [n for n in names if n.startswith(("tests/", "solutions/", "docs/")) or "/solutions/" in n]
     assert not [n for n in names if n.endswith("quizzes.py") or "__pycache__" in n]  # the quiz answers' source
     # every module of the checkout ships (pyproject.toml lists the packages by name)
     modules = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "rlcourse").rglob("*.py") if "__pycache__" not in p.parts)
@@ -91,7 +91,7 @@ def test_sdist_holds_what_the_wheel_is_built_from_and_no_tests_or_solutions(dist
     assert {"pyproject.toml", "README.md", "rlcourse/grading/kernel.py", "rlcourse/assets/tiny-gpt/model.safetensors",
             "rlcourse/assets/tiny-rm/model.safetensors", "rlcourse/assets/quizzes.json"} <= set(names)
     assert {f"notebooks/{n}" for n in NOTEBOOKS} | {f"exercises/{n}" for n in EXERCISES} <= set(names)
-    assert not [n for n in names if n.startswith(("tests", "solutions", "benchmarks"))]
+    assert not [n for n in names if n.startswith(("tests", "solutions", "benchmarks", "docs"))]
 
 
 def test_the_installed_wheel_trains_and_loads_its_models_from_outside_the_repository(venv, tmp_path):
