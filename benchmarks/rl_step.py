@@ -7,8 +7,9 @@ to a frozen reference, one gradient step per batch, AdamW at the same learning r
 Runs are interleaved (rlcourse, TRL, rlcourse, TRL, …) so that a burst of load on this
 shared machine hits both; the first step of each run is a warm-up and is not counted.
 
-Also: the PPO step of rlcourse.loops (value head, GAE, 4 epochs × 2 minibatches), and
-generation with and without the KV cache.
+Also: the PPO step of rlcourse.loops (value head, GAE, 4 epochs × 2 minibatches), and one
+rollout by ``model.generate`` (KV cache) against the course's sampler (rlcourse.sampling via
+``policy.generate``), beside its arithmetic bound (one forward pass over the same tokens).
 
 Prints figures; asserts nothing. Usage:
 
@@ -30,7 +31,7 @@ import time
 
 import torch
 
-from rlcourse import data, loops, models, rewards, utils
+from rlcourse import data, loops, models, policy, rewards, utils
 
 NUM_PROMPTS, GROUP_SIZE = 16, 4  # 64 generations per step
 LR, KL_COEF, CLIP_EPS = 5e-4, 0.02, 0.2
@@ -106,16 +107,28 @@ def trl_grpo_steps(model, tokenizer, steps: int, max_new_tokens: int, seed: int,
     return timer.seconds, cpu
 
 
-def generation_seconds(model, tokenizer, max_new_tokens: int, use_cache: bool, seed: int) -> tuple[float, torch.Tensor]:
-    """One call of model.generate for 64 prompts, sampling with a fixed seed; seconds and sequences."""
+def generation_seconds(model, tokenizer, max_new_tokens: int, seed: int) -> dict[str, float]:
+    """One rollout of 64 prompts three ways, the same prompts and stopping rule (every row at EOS or T):
+    ``model.generate`` with its KV cache, the course's sampler (``policy.generate``: tokenizing and
+    decoding included) and, as the arithmetic bound, one forward pass over the finished sequences
+    (the cached decode does that forward's matrix products, one position at a time)."""
     prompts = data.review_prompts(NUM_PROMPTS * GROUP_SIZE, seed=seed)
     enc = tokenizer(prompts, return_tensors="pt", padding=True)
-    torch.manual_seed(seed)
-    start = time.perf_counter()
+    times = {}
     with torch.no_grad():
-        out = model.generate(**enc, do_sample=True, temperature=1.0, top_k=0, top_p=1.0, max_new_tokens=max_new_tokens,
-                             min_new_tokens=max_new_tokens, use_cache=use_cache, pad_token_id=tokenizer.pad_token_id)
-    return time.perf_counter() - start, out
+        torch.manual_seed(seed)
+        start = time.perf_counter()
+        model.generate(**enc, do_sample=True, temperature=1.0, top_k=0, top_p=1.0, max_new_tokens=max_new_tokens,
+                       use_cache=True, pad_token_id=tokenizer.pad_token_id)
+        times["hf"] = time.perf_counter() - start
+        start = time.perf_counter()
+        gen = policy.generate(model, tokenizer, prompts, max_new_tokens, generator=torch.Generator().manual_seed(seed))
+        times["ours"] = time.perf_counter() - start
+        start = time.perf_counter()
+        policy.forward(model, gen.input_ids, gen.attention_mask)
+        times["bound"] = time.perf_counter() - start
+    times["tokens"] = gen.response_ids.shape[1]
+    return times
 
 
 def median_after_warmup(runs: list[list[float]]) -> float:
@@ -163,18 +176,13 @@ def main() -> None:
           f"median {median_after_warmup(ppo):.3f} s")
 
     base.eval()
-    cached, uncached = [], []
-    for r in range(args.rounds + 2):
-        s_on, out_on = generation_seconds(base, tokenizer, args.max_new_tokens, use_cache=True, seed=r)
-        s_off, out_off = generation_seconds(base, tokenizer, args.max_new_tokens, use_cache=False, seed=r)
-        cached.append(s_on)
-        uncached.append(s_off)
-    same = torch.equal(out_on, out_off)
+    rollouts = [generation_seconds(base, tokenizer, args.max_new_tokens, seed=r) for r in range(2 * args.rounds + 1)]
+    hf, ours, bound = (statistics.median(g[k] for g in rollouts) for k in ("hf", "ours", "bound"))
     print(f"load average at end: {os.getloadavg()[0]:.1f}")
-    print(f"generate {NUM_PROMPTS * GROUP_SIZE} x {args.max_new_tokens} tokens: KV cache {statistics.median(cached):.3f} s, "
-          f"without {statistics.median(uncached):.3f} s -> {statistics.median(uncached) / statistics.median(cached):.1f}x "
-          f"(same tokens with the same seed: {same})")
-
+    print(f"rollout of {NUM_PROMPTS * GROUP_SIZE} prompts, up to {args.max_new_tokens} tokens (stopping at EOS; "
+          f"{min(g['tokens'] for g in rollouts)}-{max(g['tokens'] for g in rollouts)} steps), medians of {len(rollouts)}: "
+          f"model.generate (KV cache) {hf * 1e3:.0f} ms, rlcourse policy.generate {ours * 1e3:.0f} ms -> "
+          f"{hf / ours:.1f}x; the arithmetic (one forward over the same tokens) {bound * 1e3:.0f} ms")
 
 if __name__ == "__main__":
     main()

@@ -140,15 +140,21 @@ class ValueHead(torch.nn.Module):
         return self.linear(hidden).squeeze(-1)  # (N, T, H) -> (N, T)
 
 
-def forward_response(model, gen: policy.Generation, value_head: ValueHead | None = None):
-    """One forward pass over prompt+response: log π (N, T), entropy (N, T) and V (N, T) or None."""
+def forward_response(model, gen: policy.Generation, value_head: ValueHead | None = None, entropy: bool = True):
+    """One forward pass over prompt+response: log π (N, T), entropy (N, T) or None, and V (N, T) or None.
+
+    Only the logits that score response tokens are computed (``logits_to_keep``); the entropy is
+    a statistic to watch, computed without a gradient (``entropy=False`` skips it).
+    """
     T = gen.response_ids.shape[1]
-    out = policy.forward(model, gen.input_ids, gen.attention_mask, output_hidden_states=value_head is not None)
-    logits = out.logits[:, -T - 1 : -1].float()  # (N, T, V): position t-1 predicts token t
+    out = policy.forward(model, gen.input_ids, gen.attention_mask, output_hidden_states=value_head is not None,
+                         logits_to_keep=T + 1)
+    logits = out.logits[:, :-1].float()  # (N, T, V): position t-1 predicts token t
     logprobs = policy.token_logprobs(logits, gen.response_ids)  # (N, T)
-    entropy = policy.token_entropy(logits)  # (N, T)
+    with torch.no_grad():
+        entropies = policy.token_entropy(logits.detach()) if entropy else None  # (N, T)
     values = value_head(out.hidden_states[-1][:, -T - 1 : -1]) if value_head is not None else None
-    return logprobs, entropy, values
+    return logprobs, entropies, values
 
 
 def task_prompts(config: LoopConfig, step: int) -> list[str]:
@@ -164,7 +170,7 @@ def rollout(model, ref_model, tokenizer, prompts: list[str], config: LoopConfig,
     model.eval()
     gen = policy.generate(model, tokenizer, prompts, config.max_new_tokens, config.temperature, 0, generator)
     mask = gen.response_mask.float()  # (N, T)
-    ref_logprobs, _, _ = forward_response(ref_model, gen)
+    ref_logprobs, _, _ = forward_response(ref_model, gen, entropy=False)
     return Batch(gen, gen.logprobs * mask, ref_logprobs * mask, mask)
 
 
@@ -248,7 +254,7 @@ def grpo_advantages(batch: Batch, config: LoopConfig, model=None, value_head=Non
 def ppo_advantages(batch: Batch, config: LoopConfig, model=None, value_head=None) -> torch.Tensor:
     """PPO: whitened GAE(γ, λ) on the value head's V(s_t), per token (N, T); stores values and returns."""
     with torch.no_grad():
-        _, _, values = forward_response(model, batch.gen, value_head)
+        _, _, values = forward_response(model, batch.gen, value_head, entropy=False)
     batch.values = values * batch.mask
     advantages, batch.returns = adv.gae(batch.rewards, batch.values, batch.mask, config.gamma, config.lam)
     return adv.whiten(advantages, batch.mask)
@@ -466,7 +472,7 @@ def evaluate(model, tokenizer, ref_model=None, reward_fn=None, num_prompts: int 
     mask = gen.response_mask.float()
     kl = 0.0
     if ref_model is not None:
-        ref_logprobs, _, _ = forward_response(ref_model, gen)
+        ref_logprobs, _, _ = forward_response(ref_model, gen, entropy=False)
         kl = (losses.kl_k1(gen.logprobs, ref_logprobs) * mask).sum(1).mean().item()
     return {
         "gold/reward": rewards.gold_reward(texts).mean().item(),

@@ -426,6 +426,33 @@ def spearman_correlation(x: torch.Tensor, y: torch.Tensor) -> float:
     return float((rx * ry).sum()) / denominator
 
 
+def calibration(proxy: torch.Tensor, gold: torch.Tensor) -> tuple[float, float]:
+    """The least-squares line r_φ ≈ a·r_gold + c of a reward model's scores on the gold reward's.
+
+    A Bradley–Terry reward model is fixed only up to a shift, and its scale is set by the
+    annotators' noise (it learns about β·r_gold when labels follow σ(β·Δr_gold)), so its numbers
+    are not gold units. The slope ``a`` converts: a proxy gain Δr_φ predicts a gold gain Δr_φ / a.
+    Notebooks 02, 05 and 06 fit it (on held-out responses, on the reference policy's samples,
+    on the plain samples of best-of-N).
+
+    Returns:
+        ``(a, c)`` = (cov(r_gold, r_φ) / var(r_gold), mean r_φ − a·mean r_gold), in float64.
+
+    Example:
+        >>> calibration(torch.tensor([1.0, 3.0, 5.0]), torch.tensor([0.0, 1.0, 2.0]))
+        (2.0, 1.0)
+    """
+    _check(
+        proxy.shape == gold.shape and proxy.dim() == 1 and len(proxy) >= 2,
+        f"proxy and gold must be (N,) tensors of one length N >= 2, got shapes {tuple(proxy.shape)} and {tuple(gold.shape)}.",
+    )
+    x, y = gold.detach().double().cpu(), proxy.detach().double().cpu()  # (N,), (N,)
+    dx = x - x.mean()
+    _check(float((dx**2).sum()) > 0, "calibration is undefined when the gold rewards are all equal; pass varied responses.")
+    slope = float((dx * (y - y.mean())).sum() / (dx**2).sum())
+    return slope, float(y.mean() - slope * x.mean())
+
+
 AGREEMENT_BLOCK_ROWS = 256  # rows of the (N, N) pair comparison made at a time: ~20 MB at N = 10,000
 
 

@@ -131,11 +131,11 @@ def progress_bar(iterable=None, **kwargs):
         if handle is None or refreshed:  # tqdm calls close() again from __del__: refresh once, while the bar lives
             return
         refreshed = True
-        try:
-            bar.container.pbar.n  # the widget holds the bar weakly: gone while a forgotten bar is collected
+        try:  # the widget holds the bar weakly: gone while a forgotten bar is collected
+            bundle = bar.container._repr_mimebundle_()  # text and widget view, rendered now, while the bar lives
         except ReferenceError:
             return
-        handle.update(bar.container)
+        handle.update(bundle, raw=True)  # raw: nothing re-renders the widget later, when its bar may be gone
 
     bar.close = close_and_refresh
     return bar

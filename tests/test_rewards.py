@@ -26,6 +26,7 @@ from rlcourse.reward_model import (
     pair_rewards,
     preference_accuracy,
     reward_scores,
+    calibration,
     spearman_correlation,
     train_reward_model,
 )
@@ -559,3 +560,19 @@ def test_shipped_figures_are_what_recipe_json_holds():
     figures = reward_model_module.shipped_figures()
     assert set(figures) == {"heldout_accuracy", "noise_ceiling", "spearman_rho", "train_pairs", "heldout_pairs"}
     assert 0.5 < figures["heldout_accuracy"] <= 1.0 and figures["train_pairs"] > figures["heldout_pairs"] > 0
+
+
+def test_calibration_matches_numpy_polyfit_and_rejects_constant_gold():
+    import numpy as np
+
+    g = torch.Generator().manual_seed(0)
+    gold = torch.randn(200, generator=g)
+    proxy = 2.6 * gold + 0.3 + 0.5 * torch.randn(200, generator=g)
+    slope, intercept = calibration(proxy, gold)
+    expected_slope, expected_intercept = np.polyfit(gold.numpy().astype(float), proxy.numpy().astype(float), 1)
+    assert slope == pytest.approx(expected_slope, rel=1e-9)
+    assert intercept == pytest.approx(expected_intercept, rel=1e-9, abs=1e-12)
+    with pytest.raises(ValueError, match="gold rewards are all equal"):
+        calibration(proxy[:3], torch.ones(3))
+    with pytest.raises(ValueError, match="one length"):
+        calibration(proxy, gold[:10])
