@@ -287,7 +287,7 @@ def sample_worked_solution(problem: Problem, rng: random.Random, noise: SolverNo
 # ----------------------------------------------------------------------------- the checker
 
 
-_INT = re.compile(r"-?(0|[1-9][0-9]*)")  # canonical ASCII integers only: no "+3", "007", "٣"
+_INT = re.compile(r"0|-?[1-9][0-9]*")  # canonical ASCII integers only: no "+3", "007", "-0", "٣"
 
 
 class Step(NamedTuple):
