@@ -529,6 +529,9 @@ def evaluate_policy(model, tokenizer, problems: list[Problem], num_samples: int 
         ``mean_words`` (mean response length in words = tokens, EOS not counted), ``check_steps``
         (mean check steps per response) and the settings (``num_samples``, ``seed``, ``temperature``).
     """
+    check(len(ks) > 0 and all(type(k) is int and 1 <= k <= num_samples for k in ks),
+          f"every k of ks={tuple(ks)} must be an int from 1 to num_samples={num_samples}: pass@k needs at least k "
+          "samples per problem, so sample more or drop the larger k.")
     responses = sample_responses(model, tokenizer, problems, num_samples, seed=seed, temperature=temperature)
     grades = [[grade_response(p, t) for t in row] for p, row in zip(problems, responses)]
     flat = [g for row in grades for g in row]

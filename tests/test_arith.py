@@ -202,6 +202,11 @@ def test_pass_at_k_refuses_impossible_counts(n, c, k, needle):
         arith.pass_at_k(n, c, k)
 
 
+def test_evaluate_policy_refuses_a_k_above_the_samples_before_sampling():
+    with pytest.raises(ValueError, match="pass@k needs at least k samples per problem"):
+        arith.evaluate_policy(None, None, arith.held_out_problems(1), num_samples=8, ks=(1, 16))
+
+
 def test_pass_at_k_by_operands_weighs_every_count_the_same():
     problems = [Problem((1, 2), ("+",)), Problem((1, 1), ("+",)), Problem((1, 2, 3), ("+", "+"))]
     correct = [[True, False], [False, False], [True, True]]
