@@ -1,4 +1,4 @@
-"""The ``rlcourse`` command: ``rlcourse pretrain | info | notebooks`` (more subcommands register below)."""
+"""The ``rlcourse`` command: ``rlcourse pretrain | pretrain-math | info | notebooks`` (more subcommands register below)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,17 @@ def _pretrain(args: argparse.Namespace) -> int:
     utils.quiet()
     result = models.pretrain(out_dir=Path(args.out), num_steps=args.steps, seed=args.seed, threads=args.threads)
     print(f"saved to {args.out}: validation loss {result['val_loss']:.4f} nats/token after {args.steps} steps in {result['seconds']:.0f} s")
+    return 0
+
+
+def _pretrain_math(args: argparse.Namespace) -> int:
+    from rlcourse import models, utils
+
+    utils.quiet()
+    result = models.pretrain_math(out_dir=Path(args.out), num_steps=args.steps, seed=args.seed, threads=args.threads)
+    passes = ", ".join(f"pass@{k} {v:.3f}" for k, v in result["evaluation"]["pass@k"].items())
+    print(f"saved to {args.out}: validation loss {result['val_loss']:.4f} nats/token after {args.steps} steps in "
+          f"{result['seconds']:.0f} s; held out: {passes}")
     return 0
 
 
@@ -155,6 +166,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.set_defaults(func=_pretrain)
+
+    p = sub.add_parser("pretrain-math", help="reproduce the shipped tiny-math model (verifiable rewards) and its pass@k")
+    from rlcourse.models import MATH_MODEL_PATH
+
+    p.add_argument("--out", default=str(MATH_MODEL_PATH), help="output folder (Hugging Face format)")
+    p.add_argument("--steps", type=int, default=4000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1)
+    p.set_defaults(func=_pretrain_math)
 
     p = sub.add_parser("train-reward-model", help="reproduce the shipped reward model of notebook 02")
     from rlcourse.reward_model import TRAINED_RM_PATH

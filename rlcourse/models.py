@@ -10,6 +10,11 @@ batch every token sits at a shifted position unless ``position_ids`` are passed,
 recomputed log-probs silently differ from those seen while sampling. Rotary embeddings only
 see *relative* positions, so left padding changes nothing.
 
+A second shipped model, ``assets/tiny-math/`` (:func:`load_math_policy`), has the same
+architecture over the arithmetic vocabulary of :mod:`rlcourse.arith`, for verifiable rewards;
+:func:`pretrain_math` (``rlcourse pretrain-math``) reproduces it with the same training loop,
+:func:`fit_causal_lm`.
+
 ``pretrain()`` (also ``rlcourse pretrain``) reproduces the shipped model; ``benchmarks/pretrain.py``
 re-runs the whole recipe (minutes) and compares its validation loss, while
 ``pretrain(stop_after=LOSS_CURVE_STEPS)`` re-runs only the first steps, whose loss curve
@@ -18,6 +23,7 @@ re-runs the whole recipe (minutes) and compares its validation loss, while
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import random
@@ -35,7 +41,7 @@ from transformers import (
     get_cosine_schedule_with_warmup,
 )
 
-from rlcourse import data
+from rlcourse import arith, data
 from rlcourse.utils import check, progress_bar, quiet_loading
 
 DEFAULT_MODEL_PATH = Path(__file__).parent / "assets" / "tiny-gpt"
@@ -49,17 +55,20 @@ class ModelUnavailableError(OSError):
 # ----------------------------------------------------------------------------- tokenizer
 
 
-def build_tokenizer() -> PreTrainedTokenizerFast:
-    """A word-level tokenizer over ``data.vocabulary()``: one token per word or punctuation mark.
+def build_tokenizer(words: list[str] | None = None) -> PreTrainedTokenizerFast:
+    """A word-level tokenizer over ``words`` (default ``data.vocabulary()``): one token per word.
 
     Ids 0-3 are ``<pad> <bos> <eos> <unk>``; ``<bos>`` is prepended to every encoded text
     (the state always starts from it). Padding is on the left, so that in a batch every
-    prompt ends where generation starts.
+    prompt ends where generation starts. The math model passes ``arith.vocabulary()``.
     """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
 
     specials = list(SPECIAL_TOKENS.values())
-    vocab = {tok: i for i, tok in enumerate(specials + data.vocabulary())}
+    words = data.vocabulary() if words is None else list(words)
+    check(len(set(words)) == len(words) and not set(words) & set(specials),
+          "words must be distinct and must not repeat the special tokens <pad> <bos> <eos> <unk>.")
+    vocab = {tok: i for i, tok in enumerate(specials + words)}
     core = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
     core.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     core.post_processor = processors.TemplateProcessing(
@@ -96,14 +105,14 @@ def build_config(vocab_size: int, tokenizer: PreTrainedTokenizerFast | None = No
     )
 
 
-def generation_config(tokenizer) -> GenerationConfig:
+def generation_config(tokenizer, max_new_tokens: int = 40) -> GenerationConfig:
     """Plain ancestral sampling: temperature 1, no top-k, no top-p (the policy as it is)."""
     return GenerationConfig(
         do_sample=True,
         temperature=1.0,
         top_k=0,
         top_p=1.0,
-        max_new_tokens=40,
+        max_new_tokens=max_new_tokens,
         pad_token_id=tokenizer.pad_token_id,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
@@ -269,6 +278,47 @@ LOSS_CURVE_WINDOW = 20  # steps averaged per point of the recorded loss curve (o
 LOSS_CURVE_STEPS = 100
 
 
+def check_run_length(num_steps: int, stop_after: int | None) -> int:
+    """The number of steps a run trains: ``num_steps``, or its first ``stop_after`` (checked)."""
+    steps_trained = num_steps if stop_after is None else stop_after
+    check(isinstance(num_steps, int) and num_steps >= 1, f"num_steps must be an int >= 1, got {num_steps!r}.")
+    check(isinstance(steps_trained, int) and 1 <= steps_trained <= num_steps,
+          f"stop_after must be None or an int from 1 to num_steps={num_steps}, got {stop_after!r}.")
+    return steps_trained
+
+
+def fit_causal_lm(model, tokenizer, next_texts, num_steps: int, steps_trained: int, lr: float,
+                  progress: bool = True, desc: str = "pretraining") -> tuple[list[float], float]:
+    """The pretraining loop shared by the shipped models: next-token cross-entropy on fresh texts.
+
+    Each step encodes ``next_texts()`` (a new batch of strings) as ``<bos> text <eos>``, takes one
+    AdamW step (weight decay 0.01, betas (0.9, 0.98), gradients clipped to norm 1) on a schedule
+    of warm-up over the first 5% of ``num_steps`` then cosine decay to 0 at ``num_steps``, and
+    stops after ``steps_trained`` steps (a prefix of the same run).
+
+    Returns:
+        ``(history, seconds)``: the loss of every step, and the wall time of the loop.
+    """
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01, betas=(0.9, 0.98))
+    schedule = get_cosine_schedule_with_warmup(optimizer, num_warmup_steps=num_steps // 20, num_training_steps=num_steps)
+    history, start = [], time.perf_counter()
+    model.train()
+    bar = progress_bar(range(steps_trained), desc=desc, disable=not progress)
+    for step in bar:
+        batch = encode_for_lm(tokenizer, next_texts())
+        loss = model(**batch).loss
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        schedule.step()
+        history.append(loss.item())
+        if step % 50 == 0:
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+    model.eval()
+    return history, time.perf_counter() - start
+
+
 def pretrain(
     out_dir: str | Path | None = DEFAULT_MODEL_PATH,
     num_steps: int = 2500,
@@ -284,7 +334,7 @@ def pretrain(
 
     Every step draws a new batch from the grammar (an endless corpus: no epochs, no
     overfitting), minimises next-token cross-entropy with AdamW, warm-up (the first 5% of
-    ``num_steps``) then cosine decay to 0 at ``num_steps``.
+    ``num_steps``) then cosine decay to 0 at ``num_steps`` (:func:`fit_causal_lm`).
 
     Args:
         out_dir: where to save the model (``None``: keep it in memory only).
@@ -303,34 +353,15 @@ def pretrain(
         for a stopped run, not the shipped folder) the model, tokenizer, generation config
         and a model card are written there.
     """
-    steps_trained = num_steps if stop_after is None else stop_after
-    check(isinstance(num_steps, int) and num_steps >= 1, f"num_steps must be an int >= 1, got {num_steps!r}.")
-    check(isinstance(steps_trained, int) and 1 <= steps_trained <= num_steps,
-          f"stop_after must be None or an int from 1 to num_steps={num_steps}, got {stop_after!r}.")
+    steps_trained = check_run_length(num_steps, stop_after)
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
     rng = random.Random(seed)
     tokenizer = build_tokenizer()
     model = LlamaForCausalLM(build_config(len(tokenizer), tokenizer))
     model.generation_config = generation_config(tokenizer)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01, betas=(0.9, 0.98))
-    schedule = get_cosine_schedule_with_warmup(optimizer, num_warmup_steps=num_steps // 20, num_training_steps=num_steps)
-
-    history, start = [], time.perf_counter()
-    model.train()
-    bar = progress_bar(range(steps_trained), desc="pretraining", disable=not progress)
-    for step in bar:
-        batch = encode_for_lm(tokenizer, corpus_batch(rng, batch_size, story_fraction))
-        loss = model(**batch).loss
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        schedule.step()
-        history.append(loss.item())
-        if step % 50 == 0:
-            bar.set_postfix(loss=f"{loss.item():.3f}")
-    seconds = time.perf_counter() - start
+    history, seconds = fit_causal_lm(model, tokenizer, lambda: corpus_batch(rng, batch_size, story_fraction),
+                                     num_steps=num_steps, steps_trained=steps_trained, lr=lr, progress=progress)
     val_loss = validation_loss(model, tokenizer, validation_texts(story_fraction=story_fraction))
     model.eval()
     result = {
@@ -346,10 +377,14 @@ def pretrain(
         "seed": seed,
         "story_fraction": story_fraction,
     }
-    stopped_early = steps_trained < num_steps
-    if out_dir is not None and not (stopped_early and Path(out_dir).resolve() == DEFAULT_MODEL_PATH.resolve()):
+    if out_dir is not None and not is_shipped_probe(out_dir, DEFAULT_MODEL_PATH, steps_trained, num_steps):
         save_pretrained(result, Path(out_dir))
     return result
+
+
+def is_shipped_probe(out_dir: str | Path, shipped: Path, steps_trained: int, num_steps: int) -> bool:
+    """True for a stopped run (a probe of the recipe) aimed at the shipped folder: it must not be written."""
+    return steps_trained < num_steps and Path(out_dir).resolve() == shipped.resolve()
 
 
 def loss_curve(history: list[float], window: int = LOSS_CURVE_WINDOW) -> list[float]:
@@ -374,12 +409,17 @@ def save_pretrained(result: dict, out_dir: Path) -> None:
     ``training_stats.json`` holds the recipe, the validation loss, the parameter counts and
     the loss curve of the first :data:`LOSS_CURVE_STEPS` steps (:func:`stats_of`).
     """
+    stats = stats_of(result)
+    write_model(result, out_dir, stats, model_card(result, stats))
+
+
+def write_model(result: dict, out_dir: Path, stats: dict, card: str) -> None:
+    """Write ``result``'s model and tokenizer (HF format), ``training_stats.json`` and the model card."""
     out_dir.mkdir(parents=True, exist_ok=True)
     result["model"].save_pretrained(out_dir)
     result["tokenizer"].save_pretrained(out_dir)
-    stats = stats_of(result)
     (out_dir / "training_stats.json").write_text(json.dumps(stats, indent=2) + "\n")
-    (out_dir / "README.md").write_text(model_card(result, stats))
+    (out_dir / "README.md").write_text(card)
 
 
 def stats_of(result: dict) -> dict:
@@ -408,7 +448,7 @@ def _training_steps(stats: dict) -> str:
     return f"{stats['num_steps']} steps"
 
 
-def _loss_curve_line(stats: dict) -> str:
+def _loss_curve_line(stats: dict, command: str = "pretrain") -> str:
     """The model card's bullet on the recorded loss curve (empty when the run was too short to have one)."""
     if "loss_curve" not in stats:
         return ""
@@ -416,7 +456,7 @@ def _loss_curve_line(stats: dict) -> str:
     points = ", ".join(f"{x:.3f}" for x in curve["mean_loss"])
     return f"""- **Loss curve**: the mean training loss over each window of {curve['window']} steps of the
   first {curve['steps']} steps is {points} nats/token (`loss_curve` in `training_stats.json`);
-  the tests re-run those steps (`pretrain(stop_after={curve['steps']})`, same schedule) and compare.
+  the tests re-run those steps (`{command}(stop_after={curve['steps']})`, same schedule) and compare.
 """
 
 
@@ -445,4 +485,191 @@ embeddings) with a {stats['vocab_size']}-token word-level tokenizer.
 
 It exists to be the policy π_θ of an offline course on RL for LLMs; it knows nothing but
 its grammar.
+"""
+
+
+# ----------------------------------------------------------------------------- the math model (verifiable rewards)
+
+MATH_MODEL_PATH = Path(__file__).parent / "assets" / "tiny-math"
+MATH_EVAL_KS = (1, 4, 16)  # the pass@k the model card reports
+
+
+def build_math_tokenizer() -> PreTrainedTokenizerFast:
+    """The math model's word-level tokenizer: ``<pad> <bos> <eos> <unk>`` (ids 0-3), then ``arith.vocabulary()``."""
+    return build_tokenizer(arith.vocabulary())
+
+
+def load_math_policy(device: str | torch.device = "cpu"):
+    """The shipped tiny-math model and its tokenizer (``load_policy(MATH_MODEL_PATH)``).
+
+    Example:
+        >>> model, tokenizer = load_math_policy()
+        >>> tokenizer.decode(tokenizer("4 + 3 - 2 =")["input_ids"], skip_special_tokens=True)
+        '4 + 3 - 2 ='
+    """
+    return load_policy(MATH_MODEL_PATH, device=device)
+
+
+def math_corpus_batch(rng: random.Random, batch_size: int, noise: arith.SolverNoise) -> list[str]:
+    """``batch_size`` training problems, each followed by a worked solution with the solver's slips.
+
+    One operand count (uniform in 2-6) per batch, as :func:`corpus_batch` keeps one kind per
+    batch: a 6-operand solution is ~4× a 2-operand one, and padding would make every row that long.
+    """
+    num_operands, texts = rng.randint(arith.MIN_OPERANDS, arith.MAX_OPERANDS), []
+    for _ in range(batch_size):
+        problem = arith.sample_problem(rng, num_operands, split="train")
+        texts.append(f"{problem.text} {arith.sample_worked_solution(problem, rng, noise)}")
+    return texts
+
+
+def math_validation_texts(n: int = 512, seed: int = 10_000, noise: arith.SolverNoise = arith.SolverNoise()) -> list[str]:
+    """Held-out problems with noisy worked solutions: the texts ``pretrain_math`` reports its loss on."""
+    rng = random.Random(seed)
+    texts = []
+    for _ in range(n):
+        problem = arith.sample_problem(rng, split="test")
+        texts.append(f"{problem.text} {arith.sample_worked_solution(problem, rng, noise)}")
+    return texts
+
+
+def pretrain_math(
+    out_dir: str | Path | None = MATH_MODEL_PATH,
+    num_steps: int = 4000,
+    batch_size: int = 32,
+    lr: float = 3e-3,
+    seed: int = 0,
+    threads: int = 1,
+    noise: arith.SolverNoise = arith.SolverNoise(),
+    eval_samples: int = 32,
+    eval_per_count: int = 50,
+    progress: bool = True,
+    stop_after: int | None = None,
+) -> dict:
+    """Pretrain the tiny-math model on worked solutions with mistakes, measure its pass@k, save it.
+
+    The architecture is tiny-gpt's (:func:`build_config`) over the arithmetic vocabulary; each
+    step draws a fresh batch of training-split problems with solutions from the careless solver
+    (``noise``, :func:`arith.sample_worked_solution`), so the model learns to slip as often as it
+    does: its pass@1 starts well below 1 and RL has something to learn. The loop is
+    :func:`fit_causal_lm`, the one that trains tiny-gpt.
+
+    Args:
+        out_dir, num_steps, batch_size, lr, seed, progress, stop_after: as in :func:`pretrain`.
+        threads: torch CPU threads while it runs (the caller's count is restored after).
+        noise: how the corpus's solver slips.
+        eval_samples: responses sampled per held-out problem (temperature 1, seed ``seed``) for pass@k;
+            0 skips the evaluation (a stopped run never evaluates).
+        eval_per_count: held-out problems per operand count (:func:`arith.held_out_problems`).
+
+    Returns:
+        like :func:`pretrain` (``noise`` instead of ``story_fraction``), plus ``"evaluation"``
+        (:func:`arith.evaluate_policy`'s report, or ``None``).
+    """
+    steps_trained = check_run_length(num_steps, stop_after)
+    caller_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        result = _pretrain_math(num_steps, steps_trained, batch_size, lr, seed, threads, noise, eval_samples,
+                                eval_per_count, progress)
+    finally:
+        torch.set_num_threads(caller_threads)
+    if out_dir is not None and not is_shipped_probe(out_dir, MATH_MODEL_PATH, steps_trained, num_steps):
+        stats = math_stats_of(result)
+        write_model(result, Path(out_dir), stats, math_model_card(stats))
+    return result
+
+
+def _pretrain_math(num_steps, steps_trained, batch_size, lr, seed, threads, noise, eval_samples, eval_per_count,
+                   progress) -> dict:
+    """:func:`pretrain_math`'s run, on the thread count already set: train, validate, evaluate."""
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
+    tokenizer = build_math_tokenizer()
+    model = LlamaForCausalLM(build_config(len(tokenizer), tokenizer))
+    model.generation_config = generation_config(tokenizer, max_new_tokens=arith.MAX_RESPONSE_TOKENS)
+    history, seconds = fit_causal_lm(model, tokenizer, lambda: math_corpus_batch(rng, batch_size, noise),
+                                     num_steps=num_steps, steps_trained=steps_trained, lr=lr, progress=progress,
+                                     desc="pretraining tiny-math")
+    val_loss = validation_loss(model, tokenizer, math_validation_texts(noise=noise))
+    evaluation = None
+    if eval_samples > 0 and steps_trained == num_steps:
+        problems = arith.held_out_problems(eval_per_count, seed=seed)
+        ks = tuple(k for k in MATH_EVAL_KS if k <= eval_samples)  # pass@k needs at least k samples
+        evaluation = arith.evaluate_policy(model, tokenizer, problems, num_samples=eval_samples, ks=ks,
+                                           seed=seed)
+    result = {"model": model, "tokenizer": tokenizer, "history": history, "val_loss": val_loss, "seconds": seconds,
+              "num_steps": num_steps, "steps_trained": steps_trained, "batch_size": batch_size, "lr": lr, "seed": seed,
+              "threads": threads, "noise": noise, "evaluation": evaluation}
+    return result
+
+
+def math_stats_of(result: dict) -> dict:
+    """The tiny-math ``training_stats.json``: recipe, solver noise, losses, parameters, loss curve, pass@k."""
+    stats = {k: result[k] for k in ("val_loss", "num_steps", "batch_size", "lr", "seed", "threads", "seconds")}
+    stats["noise"] = dataclasses.asdict(result["noise"])
+    if result["steps_trained"] < result["num_steps"]:
+        stats["steps_trained"] = result["steps_trained"]
+    stats["parameters"] = count_parameters(result["model"])
+    stats["vocab_size"] = len(result["tokenizer"])
+    if len(result["history"]) >= LOSS_CURVE_STEPS:
+        stats["loss_curve"] = {"window": LOSS_CURVE_WINDOW, "steps": LOSS_CURVE_STEPS,
+                               "mean_loss": loss_curve(result["history"][:LOSS_CURVE_STEPS])}
+    stats["evaluation"] = result["evaluation"]
+    return stats
+
+
+def _pass_at_k_lines(evaluation: dict | None) -> str:
+    """The model card's pass@k table (empty when the run was not evaluated)."""
+    if evaluation is None:
+        return "- **pass@k**: not measured (a stopped or unevaluated run).\n"
+    ks = list(evaluation["pass@k"])
+    head = "| operands | problems | " + " | ".join(f"pass@{k}" for k in ks) + " |\n|---|---|" + "---|" * len(ks) + "\n"
+    rows = "".join(f"| {m} | {v['problems']} | " + " | ".join(f"{v['pass@k'][k]:.3f}" for k in ks) + " |\n"
+                   for m, v in evaluation["by_operands"].items())
+    overall = "| mean over 2-6 | " + str(evaluation["num_problems"]) + " | " + \
+        " | ".join(f"{evaluation['pass@k'][k]:.3f}" for k in ks) + " |\n"
+    return f"""- **pass@k on held-out problems** (`arith.held_out_problems`, problems never seen in training):
+  {evaluation['num_samples']} responses sampled per problem at temperature {evaluation['temperature']:g}
+  (`arith.evaluate_policy`, seed {evaluation['seed']}, `policy.generate`), pass@k by the unbiased estimator
+  of Chen et al. 2021 (`arith.pass_at_k`), averaged over the problems of each operand count, then over the counts:
+
+{head}{rows}{overall}
+  Responses: {evaluation['well_formed']:.1%} well formed (every step parses, ends with an answer);
+  {evaluation['valid_steps']:.1%} of steps valid; {evaluation['mean_words']:.1f} tokens and
+  {evaluation['check_steps']:.2f} check steps per response on average.
+"""
+
+
+def math_model_card(stats: dict) -> str:
+    """The tiny-math model card (README.md), from its ``training_stats.json``."""
+    p, noise = stats["parameters"], stats["noise"]
+    return f"""---
+library_name: transformers
+tags: [rlcourse, tiny, llama, synthetic, arithmetic, verifiable-rewards]
+---
+# tiny-math: the rlcourse policy for verifiable rewards
+
+A {p['total']:,}-parameter Llama-style causal LM ({p['weights']:,} weights, {p['biases']:,}
+biases; tiny-gpt's architecture: 2 blocks, width 128, 4 heads, rotary positions, attention and
+MLP biases on, tied embeddings) with a {stats['vocab_size']}-token word-level tokenizer
+(`<pad> <bos> <eos> <unk>` = ids 0-3, then `+ - = ; answer check` and the integers
+{arith.NUMBER_RANGE[0]} to {arith.NUMBER_RANGE[1]}, one token each).
+
+It solves problems such as `4 + 3 - 2 =` (2-6 single-digit operands, `+` and `-`) in steps,
+`4 + 3 = 7 ; 7 - 2 = 5 ; answer 5`, sometimes adding a redundant check step
+(`check 5 + 2 = 7` after `7 - 2 = 5`), and it makes mistakes: it was trained to imitate a careless solver.
+
+- **Corpus**: training-split problems of `rlcourse/arith.py` (operand count uniform in 2-6),
+  each with a worked solution by a solver that slips (`arith.SolverNoise`): a step is wrong
+  with probability {noise['step_error']} plus {noise['carry_error']} when it carries or borrows (off by 1, off by 2 in
+  {noise['off_by_two']:.0%} of slips, the other operation in {noise['wrong_op']:.0%}), a slip carries its value on to
+  the answer, and a check step follows a step with probability {noise['check_rate']}. A fresh batch every step.
+- **Training**: {_training_steps(stats)} of AdamW, batch {stats['batch_size']}, peak lr {stats['lr']},
+  warm-up then cosine decay (`models.fit_causal_lm`, tiny-gpt's loop), seed {stats['seed']},
+  {stats['threads']} CPU thread{'s' if stats['threads'] > 1 else ''}, {stats['seconds']:.0f} s of training on the machine that made it.
+- **Final validation loss**: {stats['val_loss']:.4f} nats/token on 512 held-out problems with noisy solutions.
+{_loss_curve_line(stats, 'pretrain_math')}{_pass_at_k_lines(stats['evaluation'])}- **Reproduce**: `rlcourse pretrain-math --out rlcourse/assets/tiny-math` (minutes on one core).
+- **Use**: `rlcourse.models.load_math_policy()`, `rlcourse.load_policy("<this folder>")` or
+  `AutoModelForCausalLM.from_pretrained(path)`; check its answers with `rlcourse.arith`.
 """

@@ -26,7 +26,8 @@ PACKAGE = Path(__file__).resolve().parent
 COURSE_FOLDERS = ("notebooks", "exercises")
 # files every wheel must carry: the grader's harness and sandbox launcher, the models the kernels load
 WHEEL_MUST_HOLD = ("rlcourse/grading/kernel.py", "rlcourse/grading/landlock.py", "rlcourse/assets/quizzes.json",
-                   "rlcourse/assets/tiny-gpt/model.safetensors", "rlcourse/assets/tiny-rm/model.safetensors")
+                   "rlcourse/assets/tiny-gpt/model.safetensors", "rlcourse/assets/tiny-rm/model.safetensors",
+                   "rlcourse/assets/tiny-math/model.safetensors")
 # what the copy of the checkout leaves out (MANIFEST.in decides the rest, as for `python -m build`)
 NOT_COPIED = (".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", "*.pyc", ".ipynb_checkpoints",
               ".pytest_cache", "runs", "grades")

@@ -89,7 +89,8 @@ def test_sdist_holds_what_the_wheel_is_built_from_and_no_tests_or_solutions(dist
     with tarfile.open(dists["sdist"]) as tf:
         names = [n.split("/", 1)[1] for n in tf.getnames() if "/" in n]
     assert {"pyproject.toml", "README.md", "rlcourse/grading/kernel.py", "rlcourse/assets/tiny-gpt/model.safetensors",
-            "rlcourse/assets/tiny-rm/model.safetensors", "rlcourse/assets/quizzes.json"} <= set(names)
+            "rlcourse/assets/tiny-rm/model.safetensors", "rlcourse/assets/tiny-math/model.safetensors",
+            "rlcourse/assets/quizzes.json"} <= set(names)
     assert {f"notebooks/{n}" for n in NOTEBOOKS} | {f"exercises/{n}" for n in EXERCISES} <= set(names)
     assert not [n for n in names if n.startswith(("tests", "solutions", "benchmarks", "docs"))]
 
