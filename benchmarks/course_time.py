@@ -3,7 +3,7 @@
 Every notebook in notebooks/ and solutions/ (course order), each in a fresh kernel through
 rlcourse.runner (the code behind `rlcourse run`): seconds and the kernel's peak resident
 memory per notebook, then the total time and the largest peak. Goal on the course's 2-core
-reference machine: the whole course under 5 minutes, no kernel above 2 GB.
+reference machine: the whole course under 4 minutes, no kernel above 1.5 GB (issue 15).
 
 Prints figures; asserts nothing. Usage:
 

@@ -131,6 +131,38 @@ def generation_seconds(model, tokenizer, max_new_tokens: int, seed: int) -> dict
     return times
 
 
+def grpo_step_breakdown(model, tokenizer, steps: int, max_new_tokens: int) -> dict[str, float]:
+    """Median milliseconds of each phase of an rlcourse GRPO step, called as ``loops.train`` calls them:
+    sampling (``policy.generate``), the reference's log-probs (one forward), the reward, the
+    advantages, and the update (forward + backward + AdamW). The first step is a warm-up."""
+    config = loops.GRPOConfig(num_steps=steps, num_prompts=NUM_PROMPTS, group_size=GROUP_SIZE,
+                              max_new_tokens=max_new_tokens, lr=LR, kl_coef=KL_COEF, clip_eps=CLIP_EPS)
+    ref_model = copy.deepcopy(model).eval().requires_grad_(False)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=0.0)
+    generator = torch.Generator().manual_seed(0)
+    phases: dict[str, list[float]] = {}
+
+    def timed(name, fn):
+        start = time.perf_counter()
+        out = fn()
+        phases.setdefault(name, []).append((time.perf_counter() - start) * 1e3)
+        return out
+
+    for step in range(steps):
+        prompts = loops.task_prompts(config, step)
+        model.eval()
+        with torch.no_grad():
+            gen = timed("sample (policy.generate)", lambda: policy.generate(
+                model, tokenizer, prompts, max_new_tokens, config.temperature, 0, generator))
+            ref = timed("reference log-probs", lambda: loops.forward_response(ref_model, gen, entropy=False)[0])
+        mask = gen.response_mask.float()
+        batch = loops.Batch(gen, gen.logprobs * mask, ref * mask, mask)
+        batch = timed("reward", lambda: loops.score(batch, rewards.gold_reward, config, 0.0))
+        batch = timed("advantages", lambda: loops.compute_advantages(batch, config, model, None))
+        timed("update (forward, backward, AdamW)", lambda: loops.update(model, None, optimizer, batch, config, generator))
+    return {name: statistics.median(ms[1:]) for name, ms in phases.items()}
+
+
 def median_after_warmup(runs: list[list[float]]) -> float:
     return statistics.median(s for run in runs for s in run[1:])
 
@@ -169,6 +201,10 @@ def main() -> None:
           f"TRL {trl.__version__} GRPOTrainer {theirs_s:.3f} s -> rlcourse is {theirs_s / ours_s:.2f}x faster")
     print(f"GRPO step, CPU seconds (all threads, median over runs): rlcourse.loops {ours_c:.2f}, "
           f"TRL {theirs_c:.2f} -> ratio {theirs_c / ours_c:.2f}")
+
+    breakdown = grpo_step_breakdown(copy.deepcopy(base), tokenizer, args.steps + 3, args.max_new_tokens)
+    print("where an rlcourse GRPO step goes (median ms): " + ", ".join(f"{k} {v:.0f}" for k, v in breakdown.items())
+          + f"; total {sum(breakdown.values()):.0f}")
 
     ppo = [rlcourse_ppo_steps(copy.deepcopy(base), tokenizer, args.steps, args.max_new_tokens, seed=r)[0]
            for r in range(args.rounds)]
