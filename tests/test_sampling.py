@@ -140,6 +140,19 @@ def test_choose_tokens_never_picks_a_zero_probability_token():
     assert abs(float((picks[0::2] == 1).float().mean()) - 0.5) < 0.05  # 2000 fair coin flips: σ ≈ 0.011
 
 
+def _general_path_matches_full_forward(model, prompt_ids, max_new_tokens, eos_token_id):
+    """Sample from a model the fast path does not know (pad id 0): it must take the general path, and
+    every live step's logits must equal a full forward's. Returns the response ids and step logits."""
+    prompt_mask = (prompt_ids != 0).long()
+    assert isinstance(sampling.decoder_for(model, prompt_ids, prompt_mask, max_new_tokens), sampling._CachedDecoder)
+    ids, _, logits = sampling.sample(model, prompt_ids, prompt_mask, max_new_tokens, 1.0, 0,
+                                     torch.Generator().manual_seed(1), eos_token_id=eos_token_id, pad_token_id=0,
+                                     return_logits=True)
+    live = policy.response_mask_from_ids(ids, eos_token_id).bool()
+    assert_close(logits[live], _full_forward_logits(model, prompt_ids, prompt_mask, ids, 0)[live], rtol=1e-5, atol=1e-5)
+    return ids, logits
+
+
 def test_gpt2_takes_the_general_path_with_correct_positions():
     """Any other causal LM (here a GPT-2 config, absolute positions) samples through its own forward and cache,
     with position ids that skip the left padding."""
@@ -148,12 +161,7 @@ def test_gpt2_takes_the_general_path_with_correct_positions():
     torch.manual_seed(0)
     gpt2 = GPT2LMHeadModel(GPT2Config(vocab_size=50, n_positions=64, n_embd=32, n_layer=2, n_head=2)).eval()
     prompt_ids = torch.tensor([[0, 0, 0, 5, 9, 14], [7, 3, 8, 11, 4, 6]])
-    prompt_mask = (prompt_ids != 0).long()
-    assert isinstance(sampling.decoder_for(gpt2, prompt_ids, prompt_mask, 8), sampling._CachedDecoder)
-    ids, _, logits = sampling.sample(gpt2, prompt_ids, prompt_mask, 8, 1.0, 0, torch.Generator().manual_seed(1),
-                                     eos_token_id=49, pad_token_id=0, return_logits=True)
-    live = policy.response_mask_from_ids(ids, 49).bool()
-    assert_close(logits[live], _full_forward_logits(gpt2, prompt_ids, prompt_mask, ids, 0)[live], rtol=1e-5, atol=1e-5)
+    ids, logits = _general_path_matches_full_forward(gpt2, prompt_ids, 8, eos_token_id=49)
     # the padded row sees what it would see alone
     with torch.no_grad():
         alone = gpt2(torch.cat([prompt_ids[:1, 3:], ids[:1, :1]], dim=1)).logits[0, -1]
@@ -169,9 +177,4 @@ def test_a_llama_the_fast_path_does_not_know_falls_back():
                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64)
     model = LlamaForCausalLM(config).eval()
     prompt_ids = torch.tensor([[0, 0, 5, 9], [7, 3, 8, 11]])
-    prompt_mask = (prompt_ids != 0).long()
-    assert isinstance(sampling.decoder_for(model, prompt_ids, prompt_mask, 6), sampling._CachedDecoder)
-    ids, _, logits = sampling.sample(model, prompt_ids, prompt_mask, 6, 1.0, 0, torch.Generator().manual_seed(1),
-                                     eos_token_id=39, pad_token_id=0, return_logits=True)
-    live = policy.response_mask_from_ids(ids, 39).bool()
-    assert_close(logits[live], _full_forward_logits(model, prompt_ids, prompt_mask, ids, 0)[live], rtol=1e-5, atol=1e-5)
+    _general_path_matches_full_forward(model, prompt_ids, 6, eos_token_id=39)

@@ -26,10 +26,6 @@ import pytest
 from rlcourse import quizbank
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
-# Flags that let Debian's chromium run headless as root in a container, and keep it offline.
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 TOKEN = "rlcourse-browser-test"
 TIMEOUT_MS = 60_000  # per wait; the machine is shared and bursts can be slow
 
@@ -114,19 +110,6 @@ def served(tmp_path_factory):
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
         log.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing, so the browser test cannot run: run `make setup` as root "
-                    "(it installs Debian's chromium) or `sudo apt-get install chromium`.")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS, headless=True)
-        yield b
-        b.close()
 
 
 @pytest.fixture

@@ -22,10 +22,6 @@ from urllib.parse import urlsplit
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
-# The same flags as test_lab_browser.py: headless as root in a container, and offline.
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 SCREENSHOTS = ROOT / "build" / "site-screenshots"
 TIMEOUT_MS = 60_000  # per wait; the machine is shared and bursts can be slow
 SCREENSHOT_NOTEBOOK = "notebooks/01_llm_as_policy.html"
@@ -101,19 +97,6 @@ def served(site):
     finally:
         server.shutdown()
         server.server_close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing, so the browser test cannot run: run `make setup` as root "
-                    "(it installs Debian's chromium) or `sudo apt-get install chromium`.")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS, headless=True)
-        yield b
-        b.close()
 
 
 def open_page(browser, base: str, path: str):
