@@ -9,7 +9,8 @@ shared machine hits both; the first step of each run is a warm-up and is not cou
 
 Also: the PPO step of rlcourse.loops (value head, GAE, 4 epochs × 2 minibatches), and one
 rollout by ``model.generate`` (KV cache) against the course's sampler (rlcourse.sampling via
-``policy.generate``), beside its arithmetic bound (one forward pass over the same tokens).
+``policy.generate``), beside its arithmetic bound (one forward pass over the same tokens); the
+phases of a GRPO step; and torch.profiler's table of where the rollouts' time goes.
 
 Prints figures; asserts nothing. Usage:
 
@@ -163,6 +164,22 @@ def grpo_step_breakdown(model, tokenizer, steps: int, max_new_tokens: int) -> di
     return {name: statistics.median(ms[1:]) for name, ms in phases.items()}
 
 
+def rollout_profile(model, tokenizer, max_new_tokens: int, rows: int = 10) -> str:
+    """torch.profiler's table of the operations that take a rollout's time (5 rollouts of 64 prompts,
+    by self CPU time): where the sampler's time goes beyond its arithmetic."""
+    from torch.profiler import profile
+
+    prompts = data.review_prompts(NUM_PROMPTS * GROUP_SIZE, seed=0)
+    generate = lambda seed: policy.generate(model, tokenizer, prompts, max_new_tokens,  # noqa: E731
+                                            generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        generate(0)  # warm-up
+        with profile() as prof:
+            for seed in range(5):
+                generate(seed)
+    return prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows)
+
+
 def median_after_warmup(runs: list[list[float]]) -> float:
     return statistics.median(s for run in runs for s in run[1:])
 
@@ -219,6 +236,8 @@ def main() -> None:
           f"{min(g['tokens'] for g in rollouts)}-{max(g['tokens'] for g in rollouts)} steps), medians of {len(rollouts)}: "
           f"model.generate (KV cache) {hf * 1e3:.0f} ms, rlcourse policy.generate {ours * 1e3:.0f} ms -> "
           f"{hf / ours:.1f}x; the arithmetic (one forward over the same tokens) {bound * 1e3:.0f} ms")
+    print("where the rollouts' time goes (torch.profiler, 5 rollouts):")
+    print(rollout_profile(base, tokenizer, args.max_new_tokens))
 
 if __name__ == "__main__":
     main()
