@@ -443,6 +443,32 @@ def process_reward(problem: Problem, text: str) -> list[float]:
     return [float(ok) for ok in check_steps(problem, text)]
 
 
+def majority_vote(texts: list[str]) -> int | None:
+    """Self-consistency (Wang et al. 2023): the final answer given most often among ``texts``.
+
+    Responses without a readable answer do not vote; a tie goes to the answer that reached its
+    count first (so the result does not depend on dictionary order); ``None`` when no response
+    has an answer.
+
+    Example:
+        >>> majority_vote(["answer 5", "1 + 1 = 3 ; answer 3", "answer 5", "nonsense", "answer 3"])  # 5 got 2 first
+        5
+        >>> majority_vote(["answer", "no answer here"]) is None
+        True
+    """
+    check(isinstance(texts, (list, tuple)) and all(isinstance(t, str) for t in texts),
+          f"texts must be a list of strings, got {type(texts).__name__}.")
+    counts: dict[int, int] = {}
+    best, best_count = None, 0
+    for answer in map(final_answer, texts):
+        if answer is None:
+            continue
+        counts[answer] = counts.get(answer, 0) + 1
+        if counts[answer] > best_count:  # strictly more: the first to reach a count keeps a tie
+            best, best_count = answer, counts[answer]
+    return best
+
+
 # ----------------------------------------------------------------------------- pass@k
 
 
@@ -474,9 +500,10 @@ def pass_at_k_by_operands(problems: list[Problem], correct: list[list[bool]], ks
         ks: the k's, each at most n.
 
     Returns:
-        ``{"pass@k": {k: mean over counts of the per-count means}, "by_operands": {m: {"problems": …,
-        "pass@k": {k: mean over the problems with m operands}}}}`` (each operand count weighs the same
-        in the overall figure, however many problems it has).
+        a dict: ``"pass@k"`` maps each k to the mean over operand counts of the per-count means, and
+        ``"by_operands"`` maps each operand count m to ``{"problems": …, "pass@k": {k: mean}}`` over the
+        problems with m operands (each operand count weighs the same in the overall figure, however
+        many problems it has).
     """
     check(len(problems) == len(correct) > 0, f"problems and correct must be non-empty lists of the same length, "
                                              f"got {len(problems)} and {len(correct)}.")

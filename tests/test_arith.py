@@ -318,3 +318,29 @@ def test_pretrain_math_reproduces_the_shipped_loss_curve(tmp_path):
     torch.testing.assert_close(got, torch.tensor(curve["mean_loss"], dtype=torch.float64), rtol=LOSS_CURVE_RTOL, atol=0)
     written = json.loads((tmp_path / "training_stats.json").read_text())
     assert written["steps_trained"] == curve["steps"] and written["evaluation"] is None
+
+
+def test_majority_vote_hand_cases_and_against_a_naive_count():
+    assert arith.majority_vote(["answer 4", "answer 7", "answer 7", "2 + 2 = 4 ; answer 4", "answer 4"]) == 4
+    assert arith.majority_vote(["answer 7", "answer 4", "answer 4", "answer 7"]) == 4  # 4 reached 2 first
+    assert arith.majority_vote(["garbage", "answer", ""]) is None
+    assert arith.majority_vote([]) is None
+    with pytest.raises(ValueError, match="list of strings"):
+        arith.majority_vote("answer 5")
+    rng = random.Random(0)
+    for _ in range(200):
+        answers = [rng.choice([None, 1, 2, 3]) for _ in range(rng.randint(0, 9))]
+        texts = [f"answer {a}" if a is not None else "no answer" for a in answers]
+        given = [a for a in answers if a is not None]
+        if not given:
+            assert arith.majority_vote(texts) is None
+            continue
+        top = max(given.count(a) for a in set(given))
+        # naive: the first position at which some answer's running count reaches the top count
+        seen, expected = {}, None
+        for a in given:
+            seen[a] = seen.get(a, 0) + 1
+            if seen[a] == top:
+                expected = a
+                break
+        assert arith.majority_vote(texts) == expected
