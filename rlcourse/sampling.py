@@ -111,15 +111,14 @@ class _LlamaDecoder:
         for layer in core.layers:
             attn, mlp = layer.self_attn, layer.mlp
             qkv, gate_up = [attn.q_proj, attn.k_proj, attn.v_proj], [mlp.gate_proj, mlp.up_proj]
+            w_qkv, b_qkv = torch.cat([p.weight for p in qkv]) * layer.input_layernorm.weight, _cat_bias(qkv)
             # The attention scale 1/√d is folded into W_q and b_q (RoPE is linear, so it commutes).
-            scale = torch.ones(len(qkv), 1, device=self.embed.device, dtype=self.embed.dtype)
-            scale[0] = config.head_dim ** -0.5
-            scale = scale.repeat_interleave(attn.q_proj.weight.shape[0], dim=0)  # (3·H·D, 1)
-            b_qkv = _cat_bias(qkv)
+            q_rows = attn.q_proj.weight.shape[0]
+            w_qkv[:q_rows] *= config.head_dim ** -0.5
+            if b_qkv is not None:
+                b_qkv[:q_rows] *= config.head_dim ** -0.5
             self.layers.append((
-                torch.cat([p.weight for p in qkv]) * layer.input_layernorm.weight * scale,
-                None if b_qkv is None else b_qkv * scale[:, 0],
-                attn.o_proj.weight, attn.o_proj.bias,
+                w_qkv, b_qkv, attn.o_proj.weight, attn.o_proj.bias,
                 torch.cat([p.weight for p in gate_up]) * layer.post_attention_layernorm.weight, _cat_bias(gate_up),
                 mlp.down_proj.weight, mlp.down_proj.bias,
             ))
