@@ -518,7 +518,7 @@ def lecture_quiz(notebook: str) -> Quiz:
 
 
 def homework_quiz(homework: str) -> Quiz:
-    """The quiz of homework ``homework`` ("hw1" … "hw4"), questions keyed "q1", "q2", …"""
+    """The quiz of homework ``homework`` ("hw1" … "hw5"), questions keyed "q1", "q2", …"""
     from rlcourse import quizbank
 
     return quizbank.quiz(homework)

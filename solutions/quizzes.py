@@ -291,4 +291,70 @@ QUIZZES = {
          "explanation": "E_π[r − 1] = Σ π_ref − 1 = 0, so k3 has k1's mean; and log r ≤ r − 1 makes each k3 ≥ 0.",
          "hint": "Compute E_π[r] first; then recall log r ≤ r − 1."},
     ]},
+    "hw5": {"title": "hw5 quiz", "questions": [
+        {"id": "q1", "kind": "choice",
+         "question": "A problem got c = 2 correct answers in n = 10 samples. Why estimate pass@5 with "
+                     "1 − C(n−c, 5)/C(n, 5) rather than 1 − (1 − c/n)^5?",
+         "options": [
+             "The power form is biased low: 1 − (1 − p)^k is concave in p, so plugging in the noisy c/n "
+             "underestimates pass@k on average",
+             "The power form is biased high: with few correct samples (1 − c/n)^k shrinks too fast, so it "
+             "overestimates pass@k on average",
+             "Both are unbiased, but the binomial form has the lower variance because it uses all k-subsets",
+             "Both give the same number; the binomial form only exists so that large n does not overflow a float",
+         ],
+         "answer": "The power form is biased low: 1 − (1 − p)^k is concave in p, so plugging in the noisy c/n "
+                   "underestimates pass@k on average",
+         "explanation": "1 − C(n−c, k)/C(n, k) is the exact chance that k of the n samples, drawn without "
+                        "replacement, hold a correct one: its mean over draws is pass@k. For a concave f, "
+                        "E[f(p̂)] ≤ f(E p̂) (Jensen), so 1 − (1 − p̂)^k falls short; here 0.778 vs 0.672.",
+         "hint": "Is p ↦ 1 − (1 − p)^k linear? What does that do to the mean of f(p̂) when p̂ is noisy?"},
+        {"id": "q2", "kind": "choice",
+         "question": "GRPO with 0/1 rewards and G = 8 samples per prompt, advantages (r − mean)/(std + 1e-4). "
+                     "Which statement is true?",
+         "options": [
+             "Groups solved 0/8 or 8/8 give advantage 0; the right answer in a 1/8 group gets a larger one than "
+             "a right answer in a 4/8 group",
+             "A group solved 8/8 has std 0, so its samples get advantages near 1/1e-4 and dominate the update",
+             "Dividing by the std gives right answers the same advantage in every group, so easy and hard prompts "
+             "weigh alike",
+             "Every group of 0/1 rewards has the same std, so dividing by it only rescales the learning rate",
+         ],
+         "answer": "Groups solved 0/8 or 8/8 give advantage 0; the right answer in a 1/8 group gets a larger one than "
+                   "a right answer in a 4/8 group",
+         "explanation": "An all-equal group has r − mean = 0, so 0/(0 + 1e-4) = 0: no signal. With one right "
+                        "answer of 8, (1 − 1/8)/0.354 = 2.47; with four, 0.5/0.535 = 0.94. Dividing by the std "
+                        "amplifies groups that are nearly all alike (Dr. GRPO: a question-difficulty bias).",
+         "hint": "Compute the mean and the unbiased std of [1, 0, 0, 0, 0, 0, 0, 0] and of [1, 1, 1, 1, 0, 0, 0, 0]."},
+        {"id": "q3", "kind": "choice",
+         "question": "Two wrong responses to one prompt get the same advantage A < 0; one has 10 tokens, the other "
+                     "100. With the original GRPO loss (each response's mean over its own tokens, then the mean "
+                     "over responses), how hard is each token pushed down?",
+         "options": [
+             "A token of the long response is pushed a tenth as hard as a token of the short one, so long wrong "
+             "answers cost less per token and responses drift longer",
+             "Every token is pushed equally hard, since both responses have the same advantage",
+             "A token of the long response is pushed ten times as hard, since the long response has more tokens "
+             "to blame",
+             "The long response is pushed ten times as hard in total, so the policy learns to answer briefly",
+         ],
+         "answer": "A token of the long response is pushed a tenth as hard as a token of the short one, so long wrong "
+                   "answers cost less per token and responses drift longer",
+         "explanation": "Each response weighs 1/|o_i| per token: the totals are equal, so per token the long one "
+                        "gets a tenth. DAPO's token mean or Dr. GRPO's constant divisor weighs every token alike.",
+         "hint": "Write the per-token weight of the loss 1/|o_i| Σ_t ℓ_t for |o_i| = 10 and |o_i| = 100."},
+        {"id": "q4", "kind": "choice",
+         "question": "Prompt: 4 + 3 - 2 =   Response: 4 + 3 = 8 ; 8 - 2 = 5 ; answer 5. What do the outcome "
+                     "reward and a step-by-step check say?",
+         "options": [
+             "Outcome reward 1 (the answer is right), while both compute steps are wrong: their errors cancel",
+             "Outcome reward 1, and only the first step is wrong: the second carries its value on correctly",
+             "Outcome reward 0: an answer reached through wrong steps does not count as correct",
+             "Both rewards are fully positive: 8 − 2 = 5 is off by one, but it lands on the problem's true value",
+         ],
+         "answer": "Outcome reward 1 (the answer is right), while both compute steps are wrong: their errors cancel",
+         "explanation": "The outcome reward only reads 'answer 5'. 4 + 3 = 8 is wrong, and 8 − 2 = 6, not 5, so "
+                        "the second step is wrong as well; a process reward marks both.",
+         "hint": "Check each step's arithmetic on its own, given what the response wrote before it."},
+    ]},
 }
