@@ -20,6 +20,7 @@ from rlcourse.grading import build, gradebook, grader, kinds, sandbox, spec, sta
 
 ROOT = Path(__file__).resolve().parents[1]
 HW3 = ROOT / "solutions" / "hw3_credit_assignment.ipynb"
+HW5 = ROOT / "solutions" / "hw5_verifiable.ipynb"
 SEED = 1234
 # confined wherever the OS allows (tests/test_sandbox.py checks the confinement itself); elsewhere the
 # grading logic is still tested, unconfined
@@ -138,6 +139,46 @@ def test_forged_answers_score_zero_for_their_exercise_only(tmp_path):
     reasons = {r["exercise"]: r["reason"] for r in rows}
     assert "rlcourse" in reasons["hw3.kl_penalized_rewards"]  # importing the package to redefine check
     assert "reference answer" in reasons["hw3.gae"] or "imports rlcourse.advantages" in reasons["hw3.gae"]
+
+
+AGREEABLE_FLOAT = '''class Agreeable(float):
+    def __eq__(self, other):
+        return True
+    __hash__ = float.__hash__
+
+def pass_at_k(n, c, k):
+    return Agreeable(0.5)'''
+
+PATCHED_COMPARISON = '''import torch
+torch.allclose = lambda *args, **kwargs: True
+torch.equal = lambda *args, **kwargs: True
+
+def group_advantages(rewards, group_size, scale=True):
+    return torch.zeros_like(rewards)'''
+
+LOSS_REFERENCE = '''from rlcourse.losses import aggregate_loss as reference
+
+def aggregate_loss(per_token, mask, mode):
+    return reference(per_token, mask, mode)'''
+
+EVAL_VERIFIER = '''def is_correct(prompt, response):
+    return response.split()[-2:] == ["answer", str(eval(prompt[:-1]))]'''
+
+
+def test_hw5_forgeries_score_zero(tmp_path):
+    """hw5's answers are numbers and booleans: an object that equals everything, a patched comparison, the
+    reference, ``eval`` on the prompt, and every option ticked at once earn nothing."""
+    from rlcourse import quizbank
+
+    quiz = quizbank.load_source(ROOT / "solutions" / "quizzes.py")["hw5"]["questions"]
+    every_option = f"def quiz_answers():\n    return {({q['id']: q['options'] for q in quiz})!r}"
+    path = submit(tmp_path, "forger5", {"hw5.pass_at_k": AGREEABLE_FLOAT, "hw5.group_advantages": PATCHED_COMPARISON,
+                                        "hw5.aggregate_loss": LOSS_REFERENCE, "hw5.is_correct": EVAL_VERIFIER,
+                                        "hw5.quiz": every_option}, name="hw5_verifiable")
+    rows = grade_files(tmp_path, [path], assignment=HW5)
+    assert grades_of(rows, "forger5") == {"hw5.pass_at_k": (0.0, "wrong"), "hw5.group_advantages": (0.0, "wrong"),
+                                          "hw5.aggregate_loss": (0.0, "flagged"), "hw5.is_correct": (0.0, "flagged"),
+                                          "hw5.quiz": (0.0, "wrong")}
 
 
 KILL_KERNEL = '''import os
@@ -266,7 +307,7 @@ def test_static_check_flags(source, words):
 
 
 def test_static_check_accepts_the_solutions():
-    for name in ("hw1_policy", "hw2_reward_model", "hw3_credit_assignment", "hw4_ppo"):
+    for name in ("hw1_policy", "hw2_reward_model", "hw3_credit_assignment", "hw4_ppo", "hw5_verifiable"):
         nb = nbformat.read(ROOT / "solutions" / f"{name}.ipynb", as_version=4)
         for exercise_id, (index,) in build.answer_cells(nb).items():
             assert static.answer_problems(nb.cells[index].source, spec.exercise(exercise_id)) == [], exercise_id

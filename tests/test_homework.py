@@ -15,7 +15,7 @@ from rlcourse import loops
 from rlcourse.grading import build, checks, grader, references, sandbox, spec
 
 ROOT = Path(__file__).resolve().parents[1]
-NAMES = ["hw1_policy", "hw2_reward_model", "hw3_credit_assignment", "hw4_ppo"]
+NAMES = ["hw1_policy", "hw2_reward_model", "hw3_credit_assignment", "hw4_ppo", "hw5_verifiable"]
 
 
 # ----------------------------------------------------------------------------- build-exercises
@@ -110,6 +110,68 @@ def test_kl_penalized_rewards_hand_case():
     torch.testing.assert_close(loops.kl_penalized_rewards(scores, logprobs, ref_logprobs, mask, 0.5), want)
 
 
+def test_is_correct_reads_the_texts_like_arith():
+    assert references.is_correct("4 + 3 - 2 =", "4 + 3 = 8 ; 8 - 2 = 5 ; answer 5")  # wrong steps, right answer
+    assert references.is_correct("1 - 9 =", "answer -8") and not references.is_correct("1 - 9 =", "answer 8")
+    for wrong in ("answer 5 ;", "answer 05", "answer +5", "4 + 3 = 7 ;answer 5", "answer 5 ; answer 4", ""):
+        assert not references.is_correct("4 + 3 - 2 =", wrong), wrong
+
+
+def test_hw5_hidden_cases_catch_the_plausible_mistakes():
+    """Each answer a hurried student would write fails the hidden cases of its exercise (in-process, no kernel)."""
+    def fails(exercise_id, fn):
+        ex = spec.exercise(exercise_id)
+        for case in spec.draw_cases(ex, 11, public=False):
+            expected = spec.as_arrays(ex.reference(**case))
+            if spec.compare(spec.as_arrays(fn(**case)), expected, ex.rtol, ex.atol):
+                return True
+        return False
+
+    def last_words(response):  # the words after the last ';' word
+        words = response.split()
+        return words[len(words) - words[::-1].index(";"):] if ";" in words else words
+
+    def value(prompt):
+        words = prompt.split()
+        return int(words[0]) + sum(int(x) * (1 if op == "+" else -1) for op, x in zip(words[1:-1:2], words[2:-1:2]))
+
+    def population_std(rewards, group_size, scale):  # divides by G, not G − 1
+        grouped = rewards.reshape(-1, group_size)  # (B, G)
+        centred = grouped - grouped.mean(1, keepdim=True)
+        return (centred / (grouped.std(1, keepdim=True, unbiased=False) + 1e-4) if scale else centred).reshape(-1)
+
+    def batch_statistics(rewards, group_size, scale):  # one mean and std for the whole batch
+        centred = rewards - rewards.mean()
+        return centred / (rewards.std() + 1e-4) if scale else centred
+
+    def token_sums(per_token, mask):
+        return torch.where(mask.bool(), per_token, 0.0).sum(1)  # (B,)
+
+    def divided_by_the_longest(per_token, mask, mode):  # "constant" with the longest response instead of T
+        sums = token_sums(per_token, mask)
+        return {"token_mean": sums.sum() / mask.sum(), "sequence_mean": (sums / mask.sum(1)).mean(),
+                "constant": (sums / mask.sum(1).max()).mean()}[mode]
+
+    mistakes = {
+        "hw5.pass_at_k": [lambda n, c, k: 1 - (1 - c / n) ** k,  # the biased plug-in
+                          lambda n, c, k: 1 - float(math.comb(n - c, k)) / float(math.comb(n, k))],  # overflows
+        "hw5.group_advantages": [population_std, batch_statistics],
+        "hw5.aggregate_loss": [
+            lambda per_token, mask, mode: (per_token * mask).sum() / mask.sum(),  # one mode for all
+            lambda per_token, mask, mode: per_token.mean() if mode == "token_mean" else per_token.mean(1).mean(),  # padding
+            divided_by_the_longest],
+        "hw5.is_correct": [
+            lambda prompt, response: f"answer {value(prompt)}" in response,  # anywhere, not the last segment
+            lambda prompt, response: response.split(";")[-1].split() == ["answer", str(value(prompt))],  # ';' glued
+            lambda prompt, response: (len(last_words(response)) == 2 and last_words(response)[0] == "answer"
+                                      and last_words(response)[1].lstrip("+-").isdigit()
+                                      and int(last_words(response)[1]) == value(prompt))],  # accepts "+5", "05"
+    }
+    for exercise_id, answers in mistakes.items():
+        for k, fn in enumerate(answers):
+            assert fails(exercise_id, fn), (exercise_id, k)
+
+
 def test_count_weights_and_biases_against_the_parameter_list(tiny):
     model, _ = tiny
     weights, biases = references.count_weights_and_biases(model)
@@ -153,11 +215,11 @@ def test_public_and_hidden_cases_differ():
             assert repr(public) != repr(hidden), ex.id
 
 
-# ----------------------------------------------------------------------------- the grader on the four homeworks
+# ----------------------------------------------------------------------------- the grader on the homeworks
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["hw1_policy", "hw2_reward_model", "hw4_ppo"])
+@pytest.mark.parametrize("name", ["hw1_policy", "hw2_reward_model", "hw4_ppo", "hw5_verifiable"])
 def test_solutions_full_marks_exercises_zero(tmp_path, name):
     """The solution scores full marks; the released exercise scores 0 everywhere. For hw2 and hw4 the
     exercise's training answer is a lazy one (no training / lr 1e-6 for 2 steps): the threshold must bite."""

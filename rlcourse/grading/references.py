@@ -46,3 +46,18 @@ def count_weights_and_biases(model: torch.nn.Module) -> tuple[int, int]:
 
     counts = count_parameters(model)
     return counts["weights"], counts["biases"]
+
+
+def is_correct(prompt: str, response: str) -> bool:
+    """The verifier of the arithmetic world, on texts: does ``response`` end with the value of the problem ``prompt``?
+
+    :func:`rlcourse.arith.is_correct` of ``Problem.from_text(prompt)`` (the outcome reward: the
+    final ``answer n`` only, steps not looked at).
+
+    Example:
+        >>> is_correct("4 + 3 - 2 =", "answer 5"), is_correct("4 + 3 - 2 =", "4 + 3 = 7 ; 7 - 2 = 5 ; answer 5 ;")
+        (True, False)
+    """
+    from rlcourse import arith
+
+    return arith.is_correct(arith.Problem.from_text(prompt), response)

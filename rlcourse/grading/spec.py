@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 import torch
 
-from rlcourse import advantages, loops, losses, policy, quiz, reward_model, rewards
+from rlcourse import advantages, arith, loops, losses, policy, quiz, reward_model, rewards
 from rlcourse.grading import references
 from rlcourse.grading.kernel import as_arrays, build_llama  # one definition, shared with the kernel's harness
 
@@ -202,16 +202,133 @@ def _k3_cases(g, public):
     return cases
 
 
+def _pass_at_k_cases(g, public):
+    """Counts ``(n, c, k)``: random ones, and the edges: n − c < k (every k-subset holds a correct sample: 1),
+    c = 0 (0), and n in the thousands, where C(n, k) overflows a float (C(2000, 1000) ≈ 2·10^600)."""
+    cases = []
+    for _ in range(3):
+        n = _sizes(g, public, 2, 40)
+        c, k = (int(torch.randint(lo, n + 1, (1,), generator=g)) for lo in (0, 1))
+        cases.append({"n": n, "c": c, "k": k})
+    n = _sizes(g, public, 6, 30)
+    cases += [{"n": n, "c": n - 2, "k": 3},  # 2 wrong samples, k = 3: every 3-subset holds a correct one
+              {"n": n, "c": 0, "k": 2},  # never correct: 0
+              {"n": 200, "c": _sizes(g, public, 1, 8), "k": 100}]
+    big = 2000 if public else int(torch.randint(1500, 3001, (1,), generator=g))
+    cases.append({"n": big, "c": _sizes(g, public, 1, 8), "k": big // 2})  # C(n, k) > 1e308
+    return cases
+
+
+def _random_problem(g, num_operands: int, minus: bool = False) -> arith.Problem:
+    """A problem with single-digit operands (all operations '-' when ``minus``, so its value is negative)."""
+    operands = tuple(int(x) for x in torch.randint(0, 10, (num_operands,), generator=g))
+    if minus:
+        operands = (int(torch.randint(0, 3, (1,), generator=g)),) + tuple(max(x, 5) for x in operands[1:])
+    ops = tuple("-" if minus or bool(torch.randint(0, 2, (1,), generator=g)) else "+" for _ in operands[1:])
+    return arith.Problem(operands, ops)
+
+
+def _with_wrong_steps(p: arith.Problem) -> str:
+    """A worked response whose first step is off by one and whose answer is nevertheless the right value."""
+    segments = p.solution().split(" ; ")
+    left, op, right, _, result = segments[0].split()
+    segments[0] = f"{left} {op} {right} = {int(result) + 1}"
+    return " ; ".join(segments)
+
+
+def _is_correct_cases(g, public):
+    """One ``(prompt, response)`` per kind of response; public cases use 2-4 operands, hidden ones 2-6.
+
+    Right (True): the worked solution, with check steps, a bare ``answer v`` (a guess: steps are not
+    looked at), wrong steps with the right answer, a second ``answer`` that corrects the first, extra
+    whitespace, a negative value. Wrong (False): a wrong answer, no answer, ``answer v ;`` (the last
+    segment is empty), the answer before a step, the right answer overwritten by a wrong one, a
+    malformed answer (two numbers, a trailing dot, a capital A, ``answer`` alone), a non-canonical
+    integer (``+5``, ``05``, ``-0``), ``;`` glued to a word, an empty response, a negative value's absolute value."""
+    def problem(minus=False):
+        return _random_problem(g, _sizes(g, public, 2, 6), minus)
+
+    cases = []
+    def add(p: arith.Problem, response: str):
+        cases.append({"prompt": p.text, "response": response})
+
+    p = problem()
+    add(p, p.solution())
+    add(p, f"{p.solution()[: -len(str(p.value))]}{p.value + 1}")
+    p = problem()
+    add(p, p.solution(checks=True))
+    add(p, " ; ".join(p.solution().split(" ; ")[:-1]))  # steps, no answer
+    p = problem()
+    add(p, f"answer {p.value}")
+    add(p, f"answer {p.value} ;")
+    add(p, f"answer {p.value} ; {p.solution().split(' ; ')[0]}")
+    p = problem()
+    add(p, _with_wrong_steps(p))
+    add(p, f"answer {p.value + 2} ; answer {p.value}")
+    add(p, f"answer {p.value} ; answer {p.value - 1}")
+    p = problem()
+    add(p, f"  {p.solution().replace(' ; ', ' ;  ')}\n".replace("answer ", "answer\t"))
+    add(p, f"answer {p.value} {p.value}")
+    add(p, f"answer {p.value}.")
+    add(p, f"Answer {p.value}")
+    add(p, "answer")
+    add(p, "")
+    p = problem()
+    v = p.value
+    add(p, "answer -0" if v == 0 else f"answer +{v}" if v > 0 else f"answer -0{-v}")
+    add(p, f"answer 0{v}" if v >= 0 else f"answer - {-v}")
+    add(p, p.solution().replace(" ; answer", " ;answer"))  # '7 ;answer 5': ';' is not a word of its own here
+    p = problem(minus=True)
+    add(p, p.solution())
+    add(p, f"answer {-p.value}")
+    return cases
+
+
+def _group_advantages_cases(g, public):
+    """Continuous rewards in several groups, and the verifiable case: 0/1 rewards whose groups hold 0, 1, half,
+    all but one and all G correct (all-equal groups must give exactly 0), each with and without the std."""
+    cases = []
+    for scale in (True, False):
+        B, G = _sizes(g, public, 1, 4), _sizes(g, public, 2, 8)
+        cases.append({"rewards": torch.randn(B * G, generator=g) * 2, "group_size": G, "scale": scale})
+    for scale in (True, False):
+        G = 8 if public else _sizes(g, public, 4, 16)
+        rows = []
+        for correct in (0, 1, G // 2, G - 1, G):
+            row = torch.zeros(G)  # (G,)
+            row[torch.randperm(G, generator=g)[:correct]] = 1.0
+            rows.append(row)
+        cases.append({"rewards": torch.cat(rows), "group_size": G, "scale": scale})  # (5 G,)
+    return cases
+
+
+def _aggregate_cases(g, public):
+    """Ragged response masks (a long row, a row of one token, the rest random) with garbage on padding, each
+    mode once (public) or twice (hidden); every other case pads every row, so the longest response is not T."""
+    cases = []
+    for i, mode in enumerate(("token_mean", "constant", "sequence_mean") * (1 if public else 2)):
+        B, T = _sizes(g, public, 2, 5), _sizes(g, public, 3, 9)
+        mask = _prefix_mask(g, B, T)  # (B, T)
+        mask[0], mask[1] = 1, 0
+        mask[1, 0] = 1  # row 0: every token; row 1: one token
+        if i % 2:
+            mask[:, -1] = 0  # a padding column: the padded length T is longer than any response
+        garbage = torch.randn(B, T, generator=g) * 100  # what padding holds: must never reach the loss
+        per_token = torch.where(mask.bool(), torch.randn(B, T, generator=g), garbage)  # (B, T)
+        cases.append({"per_token": per_token, "mask": mask, "mode": mode})
+    return cases
+
+
 # ----------------------------------------------------------------------------- quizzes
 
 # The questions and their hashed answers live in the package's quiz bank (rlcourse/assets/quizzes.json),
 # built by `rlcourse build-quizzes` from the instructor's solutions/quizzes.py; nothing here shows an answer.
 # Answers are option texts (a list of texts for an ordering, a dict for a matching), never positions.
-QUIZZES: dict[str, list[quiz.Question]] = {hw: quiz.homework_quiz(hw).questions for hw in ("hw1", "hw2", "hw3", "hw4")}
+QUIZZES: dict[str, list[quiz.Question]] = {hw: quiz.homework_quiz(hw).questions for hw in ("hw1", "hw2", "hw3", "hw4", "hw5")}
 
 
 def quiz_for(homework: str) -> quiz.Quiz:
-    """A fresh widget quiz for ``"hw1"`` … ``"hw4"`` (questions keyed "q1", "q2", …)."""
+    """A fresh widget quiz for ``"hw1"`` … ``"hw5"`` (questions keyed "q1", "q2", …)."""
     if homework not in QUIZZES:
         raise ValueError(f"unknown homework {homework!r}; expected one of {sorted(QUIZZES)}.")
     return quiz.homework_quiz(homework)
@@ -322,6 +439,31 @@ EXERCISES: dict[str, Exercise] = {e.id: e for e in [
              "KL too high → a larger kl_coef or a smaller lr; short responses and small batches keep it fast.",
              allowed_imports=("rlcourse.loops",), time_limit=240.0, threshold=POLICY_TARGET),
     Exercise("hw4.quiz", "quiz_answers", "quiz", "re-read lecture notebook 04, try each question in the widget (Check), and copy option texts exactly."),
+    Exercise("hw5.pass_at_k", "pass_at_k", "function",
+             "pass@k is 1 minus the chance that k samples drawn without replacement from the n are all wrong, "
+             "C(n−c, k) / C(n, k), not a power of the share correct; when fewer than k are wrong that chance is 0; "
+             "with n in the thousands the binomials overflow a float, so write their ratio as a product of c factors.",
+             arith.pass_at_k, _pass_at_k_cases, forbidden=("pass_at_k", "pass_at_k_by_operands")),
+    Exercise("hw5.group_advantages", "group_advantages", "function",
+             "each group is group_size consecutive rewards: subtract that group's own mean, and with scale divide by "
+             "its unbiased standard deviation plus 1e-4 (not the batch's, not the population std); a group whose "
+             "rewards are all equal must give exactly 0.",
+             lambda rewards, group_size, scale: advantages.group_advantages(rewards, group_size, eps=1e-4, scale=scale),
+             _group_advantages_cases, forbidden=("group_advantages",)),
+    Exercise("hw5.aggregate_loss", "aggregate_loss", "function",
+             "padding must never reach the loss; token_mean divides the masked sum by the response tokens of the "
+             "whole batch, sequence_mean first averages each row over its own response tokens, constant divides "
+             "each row's masked sum by the padded length T; then average over rows.",
+             lambda per_token, mask, mode: losses.aggregate_loss(per_token, mask, mode), _aggregate_cases,
+             forbidden=("aggregate_loss", "masked_mean", "masked_sum")),
+    Exercise("hw5.is_correct", "is_correct", "function",
+             "evaluate the prompt left to right; split the response into words at whitespace and into segments at "
+             "the word ';'; only a last segment of exactly two words, 'answer' and an integer written the canonical "
+             "way, is a final answer; the steps before it are not checked.",
+             references.is_correct, _is_correct_cases, allowed_imports=("re",),
+             forbidden=("is_correct", "grade_response", "final_answer", "parse_response", "outcome_reward",
+                        "from_text", "check_steps", "process_reward")),
+    Exercise("hw5.quiz", "quiz_answers", "quiz", "re-read this homework's introduction (each formula and what its paper changed), try each question in the widget (Check), and copy option texts exactly."),
 ]}
 
 
