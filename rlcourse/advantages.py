@@ -46,6 +46,7 @@ __all__ = [
     "discounted_returns",
     "gae",
     "group_advantages",
+    "process_group_advantages",
     "leave_one_out_advantages",
     "batch_baseline_advantages",
 ]
@@ -195,7 +196,7 @@ def gae(
 # ---------------------------------------------------------------------------
 
 
-def group_advantages(rewards: torch.Tensor, group_size: int, eps: float = 1e-4) -> torch.Tensor:
+def group_advantages(rewards: torch.Tensor, group_size: int, eps: float = 1e-4, scale: bool = True) -> torch.Tensor:
     """Group-normalised advantages of GRPO (Shao et al. 2024, "DeepSeekMath").
 
     For the G = ``group_size`` samples of one prompt,
@@ -208,6 +209,9 @@ def group_advantages(rewards: torch.Tensor, group_size: int, eps: float = 1e-4) 
             (``[p0s0, p0s1, ..., p1s0, ...]``).
         group_size: G ≥ 2, must divide N.
         eps: ``ε`` ≥ 0 added to the std so equal-reward groups do not divide by 0.
+        scale: divide by the group's std (GRPO); ``False`` keeps ``r_i − mean(r_group)`` only
+            (Dr. GRPO, Liu et al. 2025: the division gives the prompts whose samples mostly
+            agree, too easy or too hard, the largest advantages, a difficulty bias).
 
     Returns:
         ``(N,)`` advantages, one per sequence.
@@ -220,10 +224,56 @@ def group_advantages(rewards: torch.Tensor, group_size: int, eps: float = 1e-4) 
     check_float("rewards", rewards, ranks=(1,), layout="(N,)")
     check_group_size(group_size, rewards.shape[0], minimum=2)
     check_number("eps", eps, 0.0)
+    if not isinstance(scale, bool):
+        raise TypeError(f"scale must be True (divide by the group std, GRPO) or False (Dr. GRPO), got {scale!r}.")
     grouped = rewards.reshape(-1, group_size)  # (B, G)
     mean = grouped.mean(dim=1, keepdim=True)  # (B, 1)
+    if not scale:
+        return (grouped - mean).reshape(-1)  # (N,)
     std = grouped.std(dim=1, keepdim=True)  # (B, 1) unbiased
     return ((grouped - mean) / (std + eps)).reshape(-1)  # (N,)
+
+
+def process_group_advantages(step_rewards: torch.Tensor, step_mask: torch.Tensor, mask: torch.Tensor,
+                             group_size: int, eps: float = 1e-4) -> torch.Tensor:
+    """GRPO with process supervision (Shao et al. 2024, "DeepSeekMath", §4.1.3), per token (N, T).
+
+    Each response i has rewards ``r_i^{(j)}`` at the last tokens ``index(j)`` of its steps j. All the
+    step rewards R of a group (its G responses together) are normalised by their mean and
+    (unbiased) std, ``r̃ = (r − mean(R)) / (std(R) + ε)``, and every token's advantage is the sum
+    of the normalised rewards of the steps that end at or after it:
+    ``A_{i,t} = Σ_{index(j) ≥ t} r̃_i^{(j)}``. So a token before a wrong step carries that step's
+    low reward, and a token after it does not.
+
+    Args:
+        step_rewards: ``(N, T)`` the step rewards at step-end positions (any value elsewhere).
+        step_mask: ``(N, T)``, 1 where a step ends (a subset of ``mask``).
+        mask: ``(N, T)``, 1 on response tokens; advantages are 0 on padding.
+        group_size: G ≥ 2, must divide N, each group's rows contiguous.
+        eps: added to the std (a group whose step rewards all agree gets advantages 0).
+
+    Example:
+        >>> r = torch.tensor([[0., 0., 1.], [0., 0., 0.]])  # row 0: a right step ending at t=2; row 1: a wrong one at t=1
+        >>> ends = torch.tensor([[0, 0, 1], [0, 1, 0]])
+        >>> process_group_advantages(r, ends, torch.ones(2, 3), group_size=2)  # r̃ = ±0.707
+        tensor([[ 0.7070,  0.7070,  0.7070],
+                [-0.7070, -0.7070,  0.0000]])
+    """
+    check_float("step_rewards", step_rewards, ranks=(2,), layout="(N, T)")
+    check_mask(mask, step_rewards, "step_rewards")
+    check_mask(step_mask, step_rewards, "step_rewards")
+    check_group_size(group_size, step_rewards.shape[0], minimum=2)
+    check_number("eps", eps, 0.0)
+    ends = step_mask.bool() & mask.bool()  # (N, T)
+    N, T = step_rewards.shape
+    grouped_r = torch.where(ends, step_rewards, 0.0).reshape(-1, group_size * T)  # (B, G·T)
+    grouped_m = ends.reshape(-1, group_size * T).to(step_rewards.dtype)  # (B, G·T)
+    count = grouped_m.sum(1, keepdim=True)  # (B, 1) steps in the group
+    mean = grouped_r.sum(1, keepdim=True) / count.clamp(min=1)  # (B, 1)
+    var = (((grouped_r - mean) * grouped_m) ** 2).sum(1, keepdim=True) / (count - 1).clamp(min=1)  # (B, 1) unbiased
+    normalised = ((grouped_r - mean) / (var.sqrt() + eps) * grouped_m).reshape(N, T)  # (N, T), 0 off step ends
+    to_go = normalised.flip(1).cumsum(1).flip(1)  # (N, T): Σ over steps ending at or after t
+    return torch.where(mask.bool(), to_go, 0.0)
 
 
 def leave_one_out_advantages(rewards: torch.Tensor, group_size: int) -> torch.Tensor:

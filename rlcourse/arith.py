@@ -53,6 +53,7 @@ __all__ = [
     "Problem",
     "SolverNoise",
     "Step",
+    "answer_reward",
     "check_steps",
     "final_answer",
     "grade_response",
@@ -428,6 +429,24 @@ def outcome_reward(problems: list[Problem], texts: list[str]) -> list[float]:
           f"problems and texts must be lists of the same length (one problem per response), "
           f"got {type(problems).__name__} and {type(texts).__name__}.")
     return [float(is_correct(p, t)) for p, t in zip(problems, texts)]
+
+
+def answer_reward(texts: list[str]):
+    """:func:`outcome_reward` of full texts (prompt and response joined, what ``loops.train`` passes a
+    reward function), as a ``(N,)`` float tensor: the loops' default reward for the task "arith".
+
+    The prompt is everything up to and including the first ``=``.
+
+    Example:
+        >>> answer_reward(["4 + 3 = 4 + 3 = 7 ; answer 7", "4 + 3 = answer 8"])
+        tensor([1., 0.])
+    """
+    import torch
+
+    check(isinstance(texts, (list, tuple)) and all(isinstance(t, str) and "=" in t for t in texts),
+          "texts must be a list of 'prompt response' strings whose prompt ends with '=', e.g. '4 + 3 = answer 7'.")
+    pairs = [t.split("=", 1) for t in texts]
+    return torch.tensor([float(is_correct(Problem.from_text(p + "="), r)) for p, r in pairs])
 
 
 def process_reward(problem: Problem, text: str) -> list[float]:

@@ -30,7 +30,7 @@ from typing import Callable
 import torch
 
 from rlcourse import advantages as adv
-from rlcourse import data, losses, policy, rewards
+from rlcourse import arith, data, losses, policy, rewards
 from rlcourse.masked import check_float, check_mask, check_number, masked_mean
 from rlcourse.utils import progress_bar
 
@@ -59,7 +59,8 @@ class LoopConfig:
     dense: bool = False  # per-token gold rewards instead of one score at the end
     gamma: float = 1.0  # discount of future rewards (PPO's GAE, and REINFORCE/RLOO with reward_to_go)
     reward_to_go: bool = False  # REINFORCE/RLOO only: per-token G_t with a per-position baseline (see below)
-    task: str = "review"  # "review" or "story": which prompts to continue
+    task: str = "review"  # "review" or "story": which prompts to continue; "arith": arithmetic problems (rlcourse.arith)
+    loss_aggregation: str = "token_mean"  # how per-token losses are averaged: losses.AGGREGATIONS
     seed: int = 0
     explode_threshold: float = 1e4  # |loss| above this stops training
 
@@ -92,6 +93,9 @@ class GRPOConfig(LoopConfig):
 
     clip_eps: float = 0.2  # ε of the clipped surrogate
     kl_coef: float = 0.02  # β of the k3 KL loss term (not a reward penalty, unlike PPO)
+    clip_eps_high: float | None = None  # ε_high of DAPO's clip-higher (None: ε)
+    scale_rewards: bool = True  # divide group advantages by the group std (False: Dr. GRPO)
+    process: bool = False  # process supervision (§4.1.3 of the paper): per-step rewards, task "arith" only
 
 
 @dataclass(frozen=True)
@@ -125,6 +129,8 @@ class Batch:
     advantages: torch.Tensor = None  # (N, T) or (N,)
     returns: torch.Tensor = None
     values: torch.Tensor = None
+    step_rewards: torch.Tensor = None  # (N, T) process rewards at step ends (GRPO with process=True)
+    step_mask: torch.Tensor = None  # (N, T) 1 where a step ends
 
 
 class ValueHead(torch.nn.Module):
@@ -157,10 +163,17 @@ def forward_response(model, gen: policy.Generation, value_head: ValueHead | None
     return logprobs, entropies, values
 
 
+TASKS = ("review", "story", "arith")
+
+
 def task_prompts(config: LoopConfig, step: int) -> list[str]:
     """B prompts for this step, each repeated G times in a row (a group)."""
-    draw = data.review_prompts if config.task == "review" else data.story_prompts
-    prompts = draw(config.num_prompts, seed=config.seed * 100_003 + step)
+    seed = config.seed * 100_003 + step
+    if config.task == "arith":
+        prompts = [p.text for p in arith.sample_problems(config.num_prompts, seed=seed, split="train")]
+    else:
+        draw = data.review_prompts if config.task == "review" else data.story_prompts
+        prompts = draw(config.num_prompts, seed=seed)
     return [p for p in prompts for _ in range(config.group_size)]
 
 
@@ -208,19 +221,53 @@ def kl_penalized_rewards(
     return task_rewards - kl_coef * kl  # (B, T)
 
 
-def score(batch: Batch, reward_fn: Callable[[list[str]], torch.Tensor], config: LoopConfig, kl_coef: float) -> Batch:
+def score(batch: Batch, reward_fn: Callable[[list[str]], torch.Tensor], config: LoopConfig, kl_coef: float,
+          tokenizer=None) -> Batch:
     """Per-token rewards (:func:`kl_penalized_rewards`): r_t = −β·(log π_old − log π_ref)_t, plus the score
     at the last response token.
 
     With ``config.dense`` the gold reward is spread over the tokens that earned it
-    (``rewards.gold_response_token_rewards``) instead of arriving only at the end.
+    (``rewards.gold_response_token_rewards``) instead of arriving only at the end. With
+    ``config.process`` (GRPO, task "arith") each step's reward is also recorded at the step's last
+    token (:func:`arith_step_rewards`; needs the ``tokenizer``).
     """
     gen, mask = batch.gen, batch.mask
     batch.scores = reward_fn(gen.full_texts()).float()  # (N,)
+    if getattr(config, "process", False):
+        if tokenizer is None:
+            raise ValueError("process rewards are placed on tokens: pass the tokenizer to loops.score.")
+        batch.step_rewards, batch.step_mask = arith_step_rewards(gen, tokenizer)
     dense = rewards.gold_response_token_rewards(gen.prompts, gen.texts, mask.shape[1]) * mask if config.dense else None
     batch.rewards = kl_penalized_rewards(batch.scores, batch.old_logprobs, batch.ref_logprobs, mask, kl_coef,
                                          task_rewards=dense)  # (N, T)
     return batch
+
+
+def arith_step_rewards(gen: policy.Generation, tokenizer) -> tuple[torch.Tensor, torch.Tensor]:
+    """Process rewards of arithmetic responses on their tokens: ``(step_rewards, step_mask)``, both (N, T).
+
+    Each ``;``-separated segment gets ``arith.process_reward`` (1 valid, 0 not) at its last token;
+    a response without a final answer gets 0 at its last token (EOS, or the cut-off end) instead.
+    Needs a word-level tokenizer (one token per word, as tiny-math's), so that word j is token j.
+    """
+    mask = gen.response_mask.bool()
+    N, T = mask.shape
+    step_rewards, step_mask = torch.zeros(N, T), torch.zeros(N, T)
+    for i, (prompt, ids) in enumerate(zip(gen.prompts, gen.response_ids)):
+        length = int(mask[i].sum())
+        words = tokenizer.convert_ids_to_tokens(ids[:length].tolist())
+        if words and words[-1] == tokenizer.eos_token:
+            words = words[:-1]
+        if any(" " in w or not w for w in words):
+            raise ValueError("process rewards need a word-level tokenizer (one token per word of the response), such "
+                             "as tiny-math's (models.load_math_policy); this tokenizer splits words.")
+        text = " ".join(words)
+        problem = arith.Problem.from_text(prompt)
+        for step, reward in zip(arith.parse_response(text), arith.process_reward(problem, text)):
+            step_rewards[i, step.span[1] - 1], step_mask[i, step.span[1] - 1] = reward, 1.0
+        if length and arith.final_answer(text) is None:
+            step_rewards[i, length - 1], step_mask[i, length - 1] = 0.0, 1.0
+    return step_rewards, step_mask
 
 
 def sequence_rewards(batch: Batch) -> torch.Tensor:
@@ -247,8 +294,12 @@ def rloo_advantages(batch: Batch, config: LoopConfig, model=None, value_head=Non
 
 
 def grpo_advantages(batch: Batch, config: LoopConfig, model=None, value_head=None) -> torch.Tensor:
-    """GRPO: the score normalised within its group, (R_i − mean) / (std + 1e-4), (N,)."""
-    return adv.group_advantages(batch.scores, config.group_size)
+    """GRPO: the score normalised within its group, (R_i − mean) / (std + 1e-4), (N,); without the std
+    with ``scale_rewards=False`` (Dr. GRPO). With ``process=True``: per token (N, T), the sum of the
+    group-normalised rewards of the steps still ahead (:func:`rlcourse.advantages.process_group_advantages`)."""
+    if config.process:
+        return adv.process_group_advantages(batch.step_rewards, batch.step_mask, batch.mask, config.group_size)
+    return adv.group_advantages(batch.scores, config.group_size, scale=config.scale_rewards)
 
 
 def ppo_advantages(batch: Batch, config: LoopConfig, model=None, value_head=None) -> torch.Tensor:
@@ -302,9 +353,10 @@ def policy_loss(config: LoopConfig, batch_slice: dict, logprobs: torch.Tensor, e
     """The algorithm's loss on a minibatch, and its stats."""
     algo, mask, A = algorithm(config), batch_slice["mask"], batch_slice["advantages"]
     if algo.clipped:
-        loss, stats = losses.ppo_clip_loss(logprobs, batch_slice["old_logprobs"], A, mask, config.clip_eps)
+        loss, stats = losses.ppo_clip_loss(logprobs, batch_slice["old_logprobs"], A, mask, config.clip_eps,
+                                           getattr(config, "clip_eps_high", None), config.loss_aggregation)
     else:
-        loss = losses.reinforce_loss(logprobs, A, mask)
+        loss = losses.reinforce_loss(logprobs, A, mask, config.loss_aggregation)
         ratio = torch.exp(logprobs - batch_slice["old_logprobs"]).detach()
         stats = {"clipfrac": torch.tensor(0.0), "approx_kl": masked_mean((ratio - 1) - ratio.log(), mask),
                  "ratio_mean": masked_mean(ratio, mask)}
@@ -368,28 +420,43 @@ class AdaptiveKLController:
 # ----------------------------------------------------------------------------- the loop
 
 
-def diagnostics(batch: Batch, kl_coef: float) -> dict:
-    """What to watch, with TRL's names: reward, KL, entropy, length, and the gold reward."""
+def diagnostics(batch: Batch, kl_coef: float, task: str = "review") -> dict:
+    """What to watch, with TRL's names: reward, KL, entropy, length, and the gold reward.
+
+    For the task "arith" the gold metrics are the verifier's: ``arith/correct`` (share of right final
+    answers), ``arith/valid_steps`` and the mean length of right and of wrong responses.
+    """
     mask = batch.mask
     kl_seq = (losses.kl_k1(batch.old_logprobs, batch.ref_logprobs) * mask).sum(1)  # (N,) Σ_t KL
-    texts = batch.gen.full_texts()
-    gold = rewards.gold_reward(texts)
-    return {
+    lengths = mask.sum(1)  # (N,)
+    metrics = {
         "objective/scores": batch.scores.mean().item(),
         "objective/kl": kl_seq.mean().item(),
         "objective/kl_k3": (losses.kl_k3(batch.old_logprobs, batch.ref_logprobs) * mask).sum(1).mean().item(),
         "objective/non_score_reward": (-kl_coef * kl_seq).mean().item(),
         "objective/rlhf_reward": (batch.scores - kl_coef * kl_seq).mean().item(),
         "objective/entropy": (-(batch.old_logprobs) * mask).sum(1).mean().item(),
-        "gold/reward": gold.mean().item(),
-        "gold/grammatical": sum(map(data.is_grammatical, texts)) / len(texts),
-        "response/length": mask.sum(1).mean().item(),
-        "kl_coef": kl_coef,
     }
+    if task == "arith":
+        grades = [arith.grade_response(arith.Problem.from_text(p), t) for p, t in zip(batch.gen.prompts, batch.gen.texts)]
+        right = torch.tensor([g.correct for g in grades])
+        metrics.update({
+            "arith/correct": right.float().mean().item(),
+            "arith/valid_steps": sum(sum(g.steps) for g in grades) / max(1, sum(len(g.steps) for g in grades)),
+            "response/length_correct": lengths[right].mean().item() if right.any() else float("nan"),
+            "response/length_wrong": lengths[~right].mean().item() if (~right).any() else float("nan"),
+        })
+    else:
+        texts = batch.gen.full_texts()
+        metrics["gold/reward"] = rewards.gold_reward(texts).mean().item()
+        metrics["gold/grammatical"] = sum(map(data.is_grammatical, texts)) / len(texts)
+    return {**metrics, "response/length": lengths.mean().item(), "kl_coef": kl_coef}
 
 
 def _check_finite(step: int, metrics: dict, threshold: float) -> None:
     for name, value in metrics.items():
+        if name.startswith("response/length_"):  # NaN when no response of that kind was sampled
+            continue
         if not math.isfinite(value) or (name.startswith("loss/") and abs(value) > threshold):
             raise TrainingDivergedError(
                 f"Training stopped at step {step}: {name} = {value:.4g} is {'not finite' if not math.isfinite(value) else 'exploding'}; "
@@ -421,13 +488,22 @@ def train(config: LoopConfig, model=None, tokenizer=None, reward_fn=None, ref_mo
     if config.gamma != 1.0 and not (algo.value_head or config.reward_to_go):
         raise ValueError(f"{type(config).__name__} scores each response as one action, so gamma={config.gamma} would do "
                          "nothing: set reward_to_go=True (REINFORCE/RLOO) to discount per-token rewards, or keep gamma=1.")
+    if config.task not in TASKS:
+        raise ValueError(f"task must be one of {', '.join(TASKS)}, got {config.task!r}.")
+    if config.loss_aggregation not in losses.AGGREGATIONS:
+        raise ValueError(f"loss_aggregation must be one of {', '.join(losses.AGGREGATIONS)}, got {config.loss_aggregation!r}.")
+    if getattr(config, "process", False) and config.task != "arith":
+        raise ValueError("process=True needs step rewards, which only the task 'arith' has: set task='arith'.")
+    if config.dense and config.task == "arith":
+        raise ValueError("dense=True spreads the review's gold reward over tokens; for the task 'arith' use "
+                         "GRPOConfig(process=True) for step-level rewards.")
     device = torch.device(device) if device is not None else utils.default_device()
     torch.manual_seed(config.seed)
     if model is None:
-        model, tokenizer = models.load_policy()
+        model, tokenizer = models.load_math_policy() if config.task == "arith" else models.load_policy()
     model.to(device)
     ref_model = (ref_model or copy.deepcopy(model)).to(device).eval().requires_grad_(False)
-    reward_fn = reward_fn or rewards.gold_reward
+    reward_fn = reward_fn or (arith.answer_reward if config.task == "arith" else rewards.gold_reward)
     value_head = ValueHead(model.config.hidden_size).to(device) if algo.value_head else None
     params = list(model.parameters()) + (list(value_head.parameters()) if value_head is not None else [])
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0)
@@ -440,9 +516,9 @@ def train(config: LoopConfig, model=None, tokenizer=None, reward_fn=None, ref_mo
     for step in bar:
         start = time.perf_counter()
         batch = rollout(model, ref_model, tokenizer, task_prompts(config, step), config, generator)
-        batch = score(batch, reward_fn, config, reward_kl_coef)
+        batch = score(batch, reward_fn, config, reward_kl_coef, tokenizer)
         batch = compute_advantages(batch, config, model, value_head)
-        metrics = {"step": step, **diagnostics(batch, reward_kl_coef)}
+        metrics = {"step": step, **diagnostics(batch, reward_kl_coef, config.task)}
         metrics.update(update(model, value_head, optimizer, batch, config, generator))
         metrics["kl_coef"] = reward_kl_coef if algo.kl_in_reward else config.kl_coef
         metrics["time/step_seconds"] = time.perf_counter() - start
@@ -450,7 +526,8 @@ def train(config: LoopConfig, model=None, tokenizer=None, reward_fn=None, ref_mo
         if getattr(config, "adaptive_kl", False):
             reward_kl_coef = kl_ctl.update(metrics["objective/kl"])
         history.append(metrics)
-        bar.set_postfix(gold=f"{metrics['gold/reward']:.2f}", kl=f"{metrics['objective/kl']:.2f}")
+        shown = "arith/correct" if config.task == "arith" else "gold/reward"
+        bar.set_postfix(gold=f"{metrics[shown]:.2f}", kl=f"{metrics['objective/kl']:.2f}")
     model.eval()
     return {"history": history, "model": model, "tokenizer": tokenizer, "value_head": value_head,
             "ref_model": ref_model, "config": config}

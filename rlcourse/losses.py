@@ -30,6 +30,8 @@ import torch.nn.functional as F
 from rlcourse.masked import check_float, check_like, check_mask, check_number, masked_mean
 
 __all__ = [
+    "AGGREGATIONS",
+    "aggregate_loss",
     "reinforce_loss",
     "ppo_clip_loss",
     "value_loss",
@@ -38,6 +40,46 @@ __all__ = [
     "kl_k3",
     "dpo_loss",
 ]
+
+
+AGGREGATIONS = ("token_mean", "sequence_mean", "constant")
+
+
+def aggregate_loss(per_token: torch.Tensor, mask: torch.Tensor, mode: str = "token_mean") -> torch.Tensor:
+    """Reduce a ``(B, T)`` per-token loss over response tokens, three ways (the length-bias lesson).
+
+    - ``"token_mean"``: ``Σ_{b,t} ℓ m / Σ_{b,t} m``, every token of the batch weighs the same
+      (DAPO, Yu et al. 2025; TRL's default; this module's default);
+    - ``"sequence_mean"``: ``(1/B) Σ_b (Σ_t ℓ_{b,t} m_{b,t} / Σ_t m_{b,t})``, each response's own
+      token mean, then the mean over responses (the original GRPO objective, Shao et al. 2024): a
+      token of a response of length L weighs 1/L, so long responses are pushed less per token;
+    - ``"constant"``: ``(1/B) Σ_b Σ_t ℓ_{b,t} m_{b,t} / T`` with the constant ``T = per_token.shape[1]``
+      (the response budget; Dr. GRPO, Liu et al. 2025): no length enters the weights.
+
+    Padding never contributes (it may hold any value, NaN included). Every row of ``mask`` must
+    keep at least one token for ``"sequence_mean"``.
+
+    Example:
+        >>> per_token = torch.tensor([[1., 1., 1., 1.], [4., 0., 0., 0.]])
+        >>> mask = torch.tensor([[1, 1, 1, 1], [1, 0, 0, 0]])
+        >>> [aggregate_loss(per_token, mask, m).item() for m in AGGREGATIONS]  # 8/5, (1 + 4)/2, (4/4 + 4/4)/2
+        [1.600000023841858, 2.5, 1.0]
+    """
+    check_float("per_token", per_token, ranks=(2,), layout="(B, T)")
+    check_mask(mask, per_token, "per_token")
+    if mode not in AGGREGATIONS:
+        raise ValueError(f"mode must be one of {', '.join(AGGREGATIONS)}, got {mode!r}.")
+    keep = mask.bool()
+    kept = torch.where(keep, per_token, 0.0)  # (B, T); NaN in padding cannot leak
+    if mode == "token_mean":
+        return kept.sum() / keep.sum().clamp(min=1)
+    lengths = keep.sum(1)  # (B,)
+    if mode == "sequence_mean":
+        if bool((lengths == 0).any()):
+            raise ValueError("sequence_mean needs at least one response token in every row of mask; "
+                             "drop empty responses or use token_mean.")
+        return (kept.sum(1) / lengths).mean()
+    return (kept.sum(1) / per_token.shape[1]).mean()
 
 
 def _token_advantages(advantages, logprobs: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
@@ -55,7 +97,8 @@ def _token_advantages(advantages, logprobs: torch.Tensor, keep: torch.Tensor) ->
     return torch.where(keep, advantages.detach(), 0.0)  # (B, T)
 
 
-def reinforce_loss(logprobs: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def reinforce_loss(logprobs: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor,
+                   aggregation: str = "token_mean") -> torch.Tensor:
     """REINFORCE policy-gradient loss (Williams 1992).
 
     ``L = −Σ_{b,t} A_{b,t} log π(a_t|s_t) m_{b,t} / Σ_{b,t} m_{b,t}`` (token-level mean,
@@ -68,6 +111,7 @@ def reinforce_loss(logprobs: torch.Tensor, advantages: torch.Tensor, mask: torch
         logprobs: ``(B, T)`` log π(a_t|s_t) of the sampled tokens under the current policy.
         advantages: ``(B,)`` one per sequence (broadcast to all its tokens) or ``(B, T)``.
         mask: ``(B, T)``, 1 on response tokens.
+        aggregation: how tokens are averaged (:func:`aggregate_loss`), default token-level.
 
     Returns:
         The 0-dim loss.
@@ -83,7 +127,7 @@ def reinforce_loss(logprobs: torch.Tensor, advantages: torch.Tensor, mask: torch
     keep = mask.bool()
     advantages = _token_advantages(advantages, logprobs, keep)  # (B, T)
     per_token = -advantages * torch.where(keep, logprobs, 0.0)  # (B, T)
-    return masked_mean(per_token, mask)
+    return aggregate_loss(per_token, mask, aggregation)
 
 
 def ppo_clip_loss(
@@ -92,6 +136,8 @@ def ppo_clip_loss(
     advantages: torch.Tensor,
     mask: torch.Tensor,
     clip_eps: float,
+    clip_eps_high: float | None = None,
+    aggregation: str = "token_mean",
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """PPO's clipped surrogate objective (Schulman et al. 2017, "Proximal Policy
     Optimization Algorithms"), as a loss to minimise.
@@ -110,6 +156,11 @@ def ppo_clip_loss(
         advantages: ``(B,)`` one per sequence or ``(B, T)`` per token (constant).
         mask: ``(B, T)``, 1 on response tokens.
         clip_eps: ``ε`` > 0, typically 0.2.
+        clip_eps_high: the upper bound's ``ε_high`` when it differs from ``ε`` ("clip-higher",
+            DAPO, Yu et al. 2025: ``clip(ρ, 1−ε, 1+ε_high)`` with ``ε_high`` > ``ε`` lets unlikely
+            tokens with positive advantage grow further, against entropy collapse); ``None``: ``ε``.
+        aggregation: how tokens are averaged (:func:`aggregate_loss`); the statistics are
+            always token means.
 
     Returns:
         ``(loss, stats)``: the 0-dim loss and detached 0-dim statistics (token means):
@@ -130,13 +181,15 @@ def ppo_clip_loss(
     check_like("old_logprobs", old_logprobs, "logprobs", logprobs)
     check_mask(mask, logprobs, "logprobs")
     check_number("clip_eps", clip_eps, 0.0, low_open=True)
+    clip_eps_high = clip_eps if clip_eps_high is None else clip_eps_high
+    check_number("clip_eps_high", clip_eps_high, 0.0, low_open=True)
     keep = mask.bool()
     advantages = _token_advantages(advantages, logprobs, keep)  # (B, T)
     log_ratio = torch.where(keep, logprobs - old_logprobs.detach(), 0.0)  # (B, T); 0 on padding: exp cannot overflow
     ratio = torch.exp(log_ratio)  # (B, T)
     unclipped = -advantages * ratio  # (B, T)
-    clipped = -advantages * torch.clamp(ratio, 1.0 - clip_eps, 1.0 + clip_eps)  # (B, T)
-    loss = masked_mean(torch.maximum(unclipped, clipped), mask)
+    clipped = -advantages * torch.clamp(ratio, 1.0 - clip_eps, 1.0 + clip_eps_high)  # (B, T)
+    loss = aggregate_loss(torch.maximum(unclipped, clipped), mask, aggregation)
     with torch.no_grad():
         stats = {
             "clipfrac": masked_mean((clipped > unclipped).to(ratio.dtype), mask),

@@ -1,0 +1,175 @@
+"""RL with verifiable rewards: loss aggregations, clip-higher, Dr. GRPO's advantages, process
+supervision, and the loop on the arithmetic task. Each checked against a naive loop over the
+papers' definitions or a hand-worked case."""
+
+import math
+
+import pytest
+import torch
+
+from rlcourse import advantages as adv
+from rlcourse import arith, losses, loops, models, policy
+
+
+def ragged(seed: int, B: int = 5, T: int = 7):
+    g = torch.Generator().manual_seed(seed)
+    per_token = torch.randn(B, T, generator=g)
+    lengths = torch.randint(1, T + 1, (B,), generator=g)
+    mask = (torch.arange(T)[None] < lengths[:, None]).long()
+    per_token = torch.where(mask.bool(), per_token, torch.tensor(float("nan")))  # padding holds garbage
+    return per_token, mask
+
+
+def naive_aggregate(per_token, mask, mode):
+    rows = [[float(per_token[b, t]) for t in range(per_token.shape[1]) if mask[b, t]] for b in range(per_token.shape[0])]
+    if mode == "token_mean":
+        flat = [x for row in rows for x in row]
+        return sum(flat) / len(flat)
+    if mode == "sequence_mean":
+        return sum(sum(row) / len(row) for row in rows) / len(rows)
+    return sum(sum(row) / per_token.shape[1] for row in rows) / len(rows)
+
+
+@pytest.mark.parametrize("mode", losses.AGGREGATIONS)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_aggregations_match_a_naive_loop_and_ignore_padding(mode, seed):
+    per_token, mask = ragged(seed)
+    got = losses.aggregate_loss(per_token, mask, mode)
+    assert math.isfinite(got.item())
+    assert got.item() == pytest.approx(naive_aggregate(per_token, mask, mode), rel=1e-6, abs=1e-7)
+
+
+def test_sequence_mean_weighs_a_token_by_one_over_its_response_length():
+    """The length bias: the gradient on a token of a response of length L is 1/(B·L) under GRPO's
+    per-response mean, 1/Σm under the token mean, 1/(B·T) under Dr. GRPO's constant."""
+    mask = torch.tensor([[1, 1, 1, 1], [1, 0, 0, 0]])
+    for mode, expected in [("sequence_mean", [1 / 8, 1 / 2]), ("token_mean", [1 / 5, 1 / 5]), ("constant", [1 / 8, 1 / 8])]:
+        per_token = torch.ones(2, 4, requires_grad=True)
+        losses.aggregate_loss(per_token, mask, mode).backward()
+        assert per_token.grad[0, 0].item() == pytest.approx(expected[0])
+        assert per_token.grad[1, 0].item() == pytest.approx(expected[1])
+        assert per_token.grad[1, 1:].abs().sum().item() == 0
+
+
+def test_aggregation_errors_are_one_clear_sentence():
+    with pytest.raises(ValueError, match="mode must be one of token_mean, sequence_mean, constant"):
+        losses.aggregate_loss(torch.zeros(2, 3), torch.ones(2, 3), "mean")
+    with pytest.raises(ValueError, match="every row"):
+        losses.aggregate_loss(torch.zeros(2, 3), torch.tensor([[1, 0, 0], [0, 0, 0]]), "sequence_mean")
+
+
+@pytest.mark.parametrize("eps_high", [None, 0.2, 0.28, 0.5])
+@pytest.mark.parametrize("mode", losses.AGGREGATIONS)
+def test_clip_higher_matches_a_naive_loop(eps_high, mode):
+    """DAPO's clip-higher: clip(ρ, 1 − ε_low, 1 + ε_high), per token the larger of the two losses."""
+    g = torch.Generator().manual_seed(3)
+    logprobs, old = -torch.rand(4, 6, generator=g) * 3, -torch.rand(4, 6, generator=g) * 3
+    A = torch.randn(4, generator=g)
+    mask = torch.tensor([[1] * 6, [1] * 3 + [0] * 3, [1] * 5 + [0], [1] + [0] * 5])
+    loss, stats = losses.ppo_clip_loss(logprobs, old, A, mask, 0.2, eps_high, mode)
+    high = 0.2 if eps_high is None else eps_high
+    per_token = torch.zeros(4, 6)
+    clipped_count = 0
+    for b in range(4):
+        for t in range(6):
+            if mask[b, t]:
+                rho = math.exp(logprobs[b, t] - old[b, t])
+                u, c = -A[b].item() * rho, -A[b].item() * min(max(rho, 0.8), 1 + high)
+                per_token[b, t] = max(u, c)
+                clipped_count += c > u
+    assert loss.item() == pytest.approx(naive_aggregate(per_token, mask, mode), rel=1e-5, abs=1e-6)
+    assert stats["clipfrac"].item() == pytest.approx(clipped_count / int(mask.sum()))
+
+
+def test_dr_grpo_advantages_are_the_centred_rewards():
+    rewards = torch.tensor([1., 0., 0., 0., 1., 1., 1., 1.])
+    torch.testing.assert_close(adv.group_advantages(rewards, 4, scale=False),
+                               torch.tensor([0.75, -0.25, -0.25, -0.25, 0., 0., 0., 0.]))
+    # with the std: one right answer in four is pushed up by 0.75 / 0.5 = 1.5, not 0.75
+    assert adv.group_advantages(rewards, 4)[0].item() == pytest.approx(0.75 / (0.5 + 1e-4))
+    with pytest.raises(TypeError, match="scale must be True"):
+        adv.group_advantages(rewards, 4, scale="no")
+
+
+def naive_process_advantages(step_rewards, step_mask, mask, G, eps=1e-4):
+    N, T = step_rewards.shape
+    out = torch.zeros(N, T)
+    for g0 in range(0, N, G):
+        R = [float(step_rewards[i, t]) for i in range(g0, g0 + G) for t in range(T) if step_mask[i, t] and mask[i, t]]
+        mean = sum(R) / len(R)
+        std = math.sqrt(sum((r - mean) ** 2 for r in R) / max(1, len(R) - 1))
+        for i in range(g0, g0 + G):
+            for t in range(T):
+                if mask[i, t]:
+                    out[i, t] = sum((float(step_rewards[i, s]) - mean) / (std + eps)
+                                    for s in range(t, T) if step_mask[i, s] and mask[i, s])
+    return out
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_process_supervision_advantages_match_the_papers_definition(seed):
+    """Shao et al. 2024 §4.1.3: normalise all step rewards of a group, A_t = Σ of those of steps ending at or after t."""
+    g = torch.Generator().manual_seed(seed)
+    N, T, G = 6, 9, 3
+    mask = (torch.arange(T)[None] < torch.randint(3, T + 1, (N,), generator=g)[:, None]).long()
+    step_mask = (torch.rand(N, T, generator=g) < 0.4).long() * mask
+    step_mask[torch.arange(N), mask.sum(1) - 1] = 1  # every response ends a step at its last token
+    step_rewards = torch.randint(0, 2, (N, T), generator=g).float()
+    got = adv.process_group_advantages(step_rewards, step_mask, mask, G)
+    torch.testing.assert_close(got, naive_process_advantages(step_rewards, step_mask, mask, G), atol=1e-5, rtol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def math_policy():
+    return models.load_math_policy()
+
+
+def generation_of(tokenizer, prompts, responses, T=12):
+    """A Generation holding exactly these responses (EOS after each, then padding)."""
+    rows = [tokenizer.convert_tokens_to_ids(r.split()) + [tokenizer.eos_token_id] for r in responses]
+    response_ids = torch.tensor([row + [tokenizer.pad_token_id] * (T - len(row)) for row in rows])
+    response_mask = (torch.arange(T)[None] < torch.tensor([len(r) for r in rows])[:, None]).long()
+    enc = tokenizer(prompts, return_tensors="pt", padding=True)
+    return policy.Generation(enc["input_ids"], enc["attention_mask"], response_ids, response_mask,
+                             torch.zeros(len(rows), T), list(prompts), list(responses), tokenizer.eos_token_id)
+
+
+def test_step_rewards_land_on_each_steps_last_token(math_policy):
+    _, tokenizer = math_policy
+    prompts = ["4 + 3 - 2 ="] * 3
+    responses = ["4 + 3 = 8 ; 8 - 2 = 6 ; answer 6",  # a slip in step 1, carried on correctly
+                 "4 + 3 = 7 ; 7 - 2 = 5",  # right steps, no answer
+                 "4 + 3 = 7 ; 7 - 2 = 5 ; answer 5"]
+    rewards, ends = loops.arith_step_rewards(generation_of(tokenizer, prompts, responses, T=16), tokenizer)
+    # words 0-4 "4 + 3 = 8", 5 ";", 6-10 "8 - 2 = 6", 11 ";", 12-13 "answer 6", then EOS at 14
+    assert ends[0].nonzero().flatten().tolist() == [4, 10, 13]
+    assert rewards[0, [4, 10, 13]].tolist() == [0.0, 1.0, 1.0]
+    # no answer: 0 at the last token (EOS, position 11) on top of the two valid steps
+    assert ends[1].nonzero().flatten().tolist() == [4, 10, 11]
+    assert rewards[1, [4, 10, 11]].tolist() == [1.0, 1.0, 0.0]
+    assert rewards[2, [4, 10, 13]].tolist() == [1.0, 1.0, 1.0]
+
+
+def test_answer_reward_reads_the_prompt_and_the_final_answer():
+    assert arith.answer_reward(["4 + 3 - 2 = 4 + 3 = 8 ; 8 - 2 = 6 ; answer 6", "4 + 3 - 2 = answer 5",
+                                "9 - 9 = 9 - 9 = 0 ; answer 0 ; answer 1"]).tolist() == [0.0, 1.0, 0.0]
+
+
+@pytest.mark.parametrize("options", [dict(), dict(process=True), dict(scale_rewards=False, loss_aggregation="constant"),
+                                     dict(loss_aggregation="sequence_mean", clip_eps_high=0.28)])
+def test_grpo_runs_on_the_arithmetic_task(options):
+    config = loops.GRPOConfig(task="arith", num_steps=2, num_prompts=4, group_size=4, max_new_tokens=arith.MAX_RESPONSE_TOKENS,
+                              seed=0, **options)
+    out = loops.train(config, progress=False, device="cpu")
+    for m in out["history"]:
+        assert 0 <= m["arith/correct"] <= 1 and m["arith/correct"] == pytest.approx(m["objective/scores"])
+        assert math.isfinite(m["loss/policy_avg"])
+
+
+def test_arith_options_are_refused_where_they_cannot_apply():
+    with pytest.raises(ValueError, match="task 'arith'"):
+        loops.train(loops.GRPOConfig(num_steps=1, process=True), progress=False)
+    with pytest.raises(ValueError, match="task must be one of"):
+        loops.train(loops.GRPOConfig(num_steps=1, task="math"), progress=False)
+    with pytest.raises(ValueError, match="loss_aggregation must be one of"):
+        loops.train(loops.GRPOConfig(num_steps=1, loss_aggregation="mean"), progress=False)
