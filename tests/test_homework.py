@@ -123,7 +123,11 @@ def test_hw5_hidden_cases_catch_the_plausible_mistakes():
         ex = spec.exercise(exercise_id)
         for case in spec.draw_cases(ex, 11, public=False):
             expected = spec.as_arrays(ex.reference(**case))
-            if spec.compare(spec.as_arrays(fn(**case)), expected, ex.rtol, ex.atol):
+            try:
+                actual = spec.as_arrays(fn(**case))
+            except (OverflowError, ZeroDivisionError):  # no result: the case scores 0
+                return True
+            if spec.compare(actual, expected, ex.rtol, ex.atol):
                 return True
         return False
 
