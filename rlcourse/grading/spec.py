@@ -244,11 +244,13 @@ def _is_correct_cases(g, public):
     whitespace, a negative value. Wrong (False): a wrong answer, no answer, ``answer v ;`` (the last
     segment is empty), the answer before a step, the right answer overwritten by a wrong one, a
     malformed answer (two numbers, a trailing dot, a capital A, ``answer`` alone), a non-canonical
-    integer (``+5``, ``05``, ``-0``), ``;`` glued to a word, an empty response, a negative value's absolute value."""
+    integer (``+5``, ``05``, ``-0``), ``;`` glued to a word, an empty response, a negative value's absolute value.
+    The public cases have every kind too: a verifier that passes them is right in the hidden ones."""
+    cases = []
+
     def problem(minus=False):
         return _random_problem(g, _sizes(g, public, 2, 6), minus)
 
-    cases = []
     def add(p: arith.Problem, response: str):
         cases.append({"prompt": p.text, "response": response})
 
