@@ -173,3 +173,79 @@ def test_arith_options_are_refused_where_they_cannot_apply():
         loops.train(loops.GRPOConfig(num_steps=1, task="math"), progress=False)
     with pytest.raises(ValueError, match="loss_aggregation must be one of"):
         loops.train(loops.GRPOConfig(num_steps=1, loss_aggregation="mean"), progress=False)
+
+
+# ----------------------------------------------------------------------------- learned verifiers, best-of-N
+
+from rlcourse import verifiers  # noqa: E402
+
+
+def handmade_samples():
+    """2 problems × 4 samples with known answers, features chosen by hand."""
+    p1, p2 = arith.Problem((4, 3), ("+",)), arith.Problem((9, 1), ("-",))
+    texts = ["4 + 3 = 7 ; answer 7", "4 + 3 = 8 ; answer 8", "answer 8", "4 + 3 = 7 ; answer 7",
+             "9 - 1 = 7 ; answer 7", "9 - 1 = 7 ; answer 7", "9 - 1 = 8 ; answer 8", "nonsense"]
+    correct = torch.tensor([arith.is_correct(p, t) for p, t in zip([p1] * 4 + [p2] * 4, texts)])
+    T = 8
+    mask = torch.zeros(8, T, dtype=torch.bool)
+    for i, t in enumerate(texts):
+        mask[i, : len(t.split()) + 1] = True
+    g = torch.Generator().manual_seed(0)
+    step_mask = torch.zeros(8, T)
+    step_mask[:, 2] = 1
+    step_mask[torch.arange(8), mask.sum(1) - 1] = 1
+    return verifiers.Samples([p1, p2], 4, texts, correct, mask, torch.randint(0, 2, (8, T), generator=g).float(),
+                             step_mask * mask, torch.randn(8, T, 3, generator=g))
+
+
+def test_best_of_n_majority_and_oracle_by_hand():
+    s = handmade_samples()
+    assert s.correct.tolist() == [True, False, False, True, False, False, True, False]
+    scores = torch.tensor([0.1, 0.9, 0.2, 0.8, 0.5, 0.4, 0.9, 0.1])
+    # N = 2: sets (0,1)->1 wrong, (2,3)->3 right, (4,5)->4 wrong, (6,7)->6 right: 2/4
+    assert verifiers.best_of_n_accuracy(scores, s, 2) == pytest.approx(0.5)
+    assert verifiers.best_of_n_accuracy(scores, s, 4) == pytest.approx(0.5)  # picks 1 (wrong) and 6 (right)
+    assert verifiers.best_of_n_accuracy(scores, s, 1) == pytest.approx(3 / 8)
+    assert verifiers.oracle_accuracy(s, 2) == pytest.approx(3 / 4)  # (4,5) has none right
+    # majority of 4: problem 1 answers 7, 8, 8, 7 -> 8 reached 2 first (wrong); problem 2: 7, 7, 8, None -> 7 (wrong)
+    assert verifiers.majority_vote_accuracy(s, 4) == 0.0
+    # majority of 2: (7, 8) -> 7 right, (8, 7) -> 8 wrong, (7, 7) -> 7 wrong, (8, None) -> 8 right
+    assert verifiers.majority_vote_accuracy(s, 2) == 0.5
+    with pytest.raises(ValueError, match="N must divide"):
+        verifiers.best_of_n_accuracy(scores, s, 3)
+
+
+def test_process_features_pool_each_steps_tokens_and_scores_multiply():
+    s = handmade_samples()
+    x, ends = verifiers.process_features(s)
+    rows = []
+    for i in range(8):
+        start = 0
+        for t in range(8):
+            if ends[i, t]:
+                tokens = s.token_features[i, start : t + 1]
+                rows.append(torch.cat([tokens.min(0).values, tokens.mean(0)]))
+                start = t + 1
+    torch.testing.assert_close(x, torch.stack(rows))
+    prm = verifiers.Verifier(x)
+    with torch.no_grad():
+        prm.linear.weight.normal_(generator=torch.Generator().manual_seed(1))
+    expected = torch.ones(8)
+    k = 0
+    for i in range(8):
+        for t in range(8):
+            if ends[i, t]:
+                expected[i] *= torch.sigmoid(prm(x[k : k + 1]))[0]
+                k += 1
+    torch.testing.assert_close(verifiers.process_scores(prm, s), expected)
+
+
+def test_learned_verifiers_rank_right_answers_above_wrong_ones(math_policy):
+    model, tokenizer = math_policy
+    train = verifiers.sample(model, tokenizer, arith.sample_problems(48, seed=1), 8, seed=1)
+    for kind, score in [("outcome", verifiers.outcome_scores), ("process", verifiers.process_scores)]:
+        v = verifiers.train_verifier(train, kind)
+        s = score(v, train)
+        right, wrong = s[train.correct], s[~train.correct]
+        auc = (right[:, None] > wrong[None, :]).float().mean().item()
+        assert auc > 0.75, (kind, auc)
