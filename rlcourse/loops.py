@@ -31,7 +31,7 @@ import torch
 
 from rlcourse import advantages as adv
 from rlcourse import arith, data, losses, policy, rewards
-from rlcourse.masked import check_float, check_mask, check_number, masked_mean
+from rlcourse.masked import check_float, check_mask, check_number, masked_mean, masked_var
 from rlcourse.utils import progress_bar
 
 
@@ -61,6 +61,7 @@ class LoopConfig:
     reward_to_go: bool = False  # REINFORCE/RLOO only: per-token G_t with a per-position baseline (see below)
     task: str = "review"  # "review" or "story": which prompts to continue; "arith": arithmetic problems (rlcourse.arith)
     loss_aggregation: str = "token_mean"  # how per-token losses are averaged: losses.AGGREGATIONS
+    missing_eos_penalty: float | None = None  # subtracted from the score of a response cut at max_new_tokens (TRL's name)
     seed: int = 0
     explode_threshold: float = 1e4  # |loss| above this stops training
 
@@ -108,6 +109,7 @@ class PPOConfig(LoopConfig):
     cliprange_value: float = 0.2  # clip of the value update
     num_epochs: int = 4  # PPO epochs per rollout batch
     num_minibatches: int = 2
+    value_warmup_steps: int = 0  # first steps train only the value head (the policy and its backbone stay fixed)
     adaptive_kl: bool = False  # adapt β towards target_kl (Ziegler et al. 2019)
     target_kl: float = 2.0  # target of Σ_t KL per sequence, in nats
     kl_horizon: int = 100  # how many steps the controller takes to close the gap
@@ -146,11 +148,13 @@ class ValueHead(torch.nn.Module):
         return self.linear(hidden).squeeze(-1)  # (N, T, H) -> (N, T)
 
 
-def forward_response(model, gen: policy.Generation, value_head: ValueHead | None = None, entropy: bool = True):
+def forward_response(model, gen: policy.Generation, value_head: ValueHead | None = None, entropy: bool = True,
+                     detach_values: bool = False):
     """One forward pass over prompt+response: log π (N, T), entropy (N, T) or None, and V (N, T) or None.
 
     Only the logits that score response tokens are computed (``logits_to_keep``); the entropy is
     a statistic to watch, computed without a gradient (``entropy=False`` skips it).
+    ``detach_values``: the value head reads the hidden states without a gradient into the backbone.
     """
     T = gen.response_ids.shape[1]
     out = policy.forward(model, gen.input_ids, gen.attention_mask, output_hidden_states=value_head is not None,
@@ -159,7 +163,8 @@ def forward_response(model, gen: policy.Generation, value_head: ValueHead | None
     logprobs = policy.token_logprobs(logits, gen.response_ids)  # (N, T)
     with torch.no_grad():
         entropies = policy.token_entropy(logits.detach()) if entropy else None  # (N, T)
-    values = value_head(out.hidden_states[-1][:, -T - 1 : -1]) if value_head is not None else None
+    hidden = out.hidden_states[-1][:, -T - 1 : -1] if value_head is not None else None  # (N, T, H) state before token t
+    values = value_head(hidden.detach() if detach_values else hidden) if value_head is not None else None
     return logprobs, entropies, values
 
 
@@ -228,11 +233,15 @@ def score(batch: Batch, reward_fn: Callable[[list[str]], torch.Tensor], config: 
 
     With ``config.dense`` the gold reward is spread over the tokens that earned it
     (``rewards.gold_response_token_rewards``) instead of arriving only at the end. With
+    ``config.missing_eos_penalty`` a response cut off at ``max_new_tokens`` (no EOS: truncated, not
+    terminated) has that much subtracted from its score (TRL's ``missing_eos_penalty``). With
     ``config.process`` (GRPO, task "arith") each step's reward is also recorded at the step's last
     token (:func:`arith_step_rewards`; needs the ``tokenizer``).
     """
     gen, mask = batch.gen, batch.mask
     batch.scores = reward_fn(gen.full_texts()).float()  # (N,)
+    if config.missing_eos_penalty is not None:  # truncated, not terminated: the response never ended
+        batch.scores = batch.scores - config.missing_eos_penalty * (~gen.finished).float()
     if getattr(config, "process", False):
         if tokenizer is None:
             raise ValueError("process rewards are placed on tokens: pass the tokenizer to loops.score.")
@@ -359,15 +368,20 @@ def policy_loss(config: LoopConfig, batch_slice: dict, logprobs: torch.Tensor, e
         loss = losses.reinforce_loss(logprobs, A, mask, config.loss_aggregation)
         ratio = torch.exp(logprobs - batch_slice["old_logprobs"]).detach()
         stats = {"clipfrac": torch.tensor(0.0), "approx_kl": masked_mean((ratio - 1) - ratio.log(), mask),
-                 "ratio_mean": masked_mean(ratio, mask)}
+                 "ratio_mean": masked_mean(ratio, mask), "ratio_var": masked_var(ratio, mask, unbiased=False)}
     if not algo.kl_in_reward and config.kl_coef > 0:
         kl = masked_mean(losses.kl_k3(logprobs, batch_slice["ref_logprobs"]), mask)
         loss = loss + config.kl_coef * kl
     return loss, stats
 
 
-def update(model, value_head, optimizer, batch: Batch, config: LoopConfig, generator: torch.Generator) -> dict:
-    """Minibatch epochs of gradient steps on the rollout batch; returns averaged stats."""
+def update(model, value_head, optimizer, batch: Batch, config: LoopConfig, generator: torch.Generator,
+           value_only: bool = False) -> dict:
+    """Minibatch epochs of gradient steps on the rollout batch; returns averaged stats.
+
+    ``value_only`` (PPO's value warm-up): only the value head learns, on the backbone's detached
+    hidden states, and the policy loss is reported but not applied.
+    """
     model.train()
     N = batch.mask.shape[0]
     fields = {k: getattr(batch, k) for k in ("old_logprobs", "ref_logprobs", "mask", "advantages", "returns", "values")}
@@ -377,17 +391,21 @@ def update(model, value_head, optimizer, batch: Batch, config: LoopConfig, gener
         for idx in order.chunk(config.num_minibatches):
             mb = {k: v[idx] if v is not None else None for k, v in fields.items()}
             mb_gen = _slice_generation(batch.gen, idx)
-            logprobs, entropy, values = forward_response(model, mb_gen, value_head)
+            logprobs, entropy, values = forward_response(model, mb_gen, value_head, detach_values=value_only)
             loss, stats = policy_loss(config, mb, logprobs, entropy)
+            if value_only:
+                loss = loss.detach()
             stats = {"loss/policy_avg": loss.detach(), "policy/clipfrac_avg": stats["clipfrac"],
-                     "policy/approxkl_avg": stats["approx_kl"], "val/ratio": stats["ratio_mean"]}
+                     "policy/approxkl_avg": stats["approx_kl"], "val/ratio": stats["ratio_mean"],
+                     "val/ratio_var": stats["ratio_var"]}
             if value_head is not None:
                 vloss, vstats = losses.value_loss(values, mb["values"], mb["returns"], mb["mask"], config.cliprange_value)
                 loss = loss + config.vf_coef * vloss
                 stats.update({"loss/value_avg": vloss.detach(), "val/clipfrac_avg": vstats["clipfrac"]})
             stats["policy/entropy_avg"] = masked_mean(entropy.detach(), mb["mask"])
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            if loss.requires_grad:
+                loss.backward()
             params = [p for group in optimizer.param_groups for p in group["params"]]
             stats["policy/grad_norm"] = torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
             optimizer.step()
@@ -450,7 +468,8 @@ def diagnostics(batch: Batch, kl_coef: float, task: str = "review") -> dict:
         texts = batch.gen.full_texts()
         metrics["gold/reward"] = rewards.gold_reward(texts).mean().item()
         metrics["gold/grammatical"] = sum(map(data.is_grammatical, texts)) / len(texts)
-    return {**metrics, "response/length": lengths.mean().item(), "kl_coef": kl_coef}
+    return {**metrics, "response/length": lengths.mean().item(),
+            "response/truncated": (~batch.gen.finished).float().mean().item(), "kl_coef": kl_coef}
 
 
 def _check_finite(step: int, metrics: dict, threshold: float) -> None:
@@ -519,7 +538,8 @@ def train(config: LoopConfig, model=None, tokenizer=None, reward_fn=None, ref_mo
         batch = score(batch, reward_fn, config, reward_kl_coef, tokenizer)
         batch = compute_advantages(batch, config, model, value_head)
         metrics = {"step": step, **diagnostics(batch, reward_kl_coef, config.task)}
-        metrics.update(update(model, value_head, optimizer, batch, config, generator))
+        warming = step < getattr(config, "value_warmup_steps", 0)
+        metrics.update(update(model, value_head, optimizer, batch, config, generator, value_only=warming))
         metrics["kl_coef"] = reward_kl_coef if algo.kl_in_reward else config.kl_coef
         metrics["time/step_seconds"] = time.perf_counter() - start
         _check_finite(step, metrics, config.explode_threshold)

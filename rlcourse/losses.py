@@ -27,7 +27,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from rlcourse.masked import check_float, check_like, check_mask, check_number, masked_mean
+from rlcourse.masked import check_float, check_like, check_mask, check_number, masked_mean, masked_var
 
 __all__ = [
     "AGGREGATIONS",
@@ -166,7 +166,8 @@ def ppo_clip_loss(
         ``(loss, stats)``: the 0-dim loss and detached 0-dim statistics (token means):
         ``"clipfrac"``, the fraction of tokens where the clipped term is taken
         (``−A·clip(ρ) > −A·ρ``); ``"approx_kl"``, ``(ρ − 1) − log ρ`` (the k3 estimator
-        of KL(π_old‖π), as in CleanRL); ``"ratio_mean"``, the mean of ``ρ``.
+        of KL(π_old‖π), as in CleanRL); ``"ratio_mean"``, the mean of ``ρ``; ``"ratio_var"``, its
+        variance over response tokens (TRL's ``val/ratio_var``).
 
     Example:
         >>> old_logprobs = torch.zeros(1, 2)
@@ -195,6 +196,7 @@ def ppo_clip_loss(
             "clipfrac": masked_mean((clipped > unclipped).to(ratio.dtype), mask),
             "approx_kl": masked_mean((ratio - 1) - log_ratio, mask),
             "ratio_mean": masked_mean(ratio, mask),
+            "ratio_var": masked_var(ratio, mask, unbiased=False),
         }
     return loss, stats
 

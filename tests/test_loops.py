@@ -1,6 +1,7 @@
 """The RL loop: scoring by hand, algorithm wiring, determinism, and a clear stop on NaN."""
 
 import dataclasses
+import math
 
 import pytest
 import torch
@@ -179,3 +180,41 @@ def test_sequence_level_methods_improve_the_gold_reward(config_cls):
 # PPO's figure on the gold reward and the over-optimisation figure (β = 0 vs 0.3) are checked by
 # notebook 04 itself (rlcourse.expect, every claim its prose makes), which CI runs twice more under
 # perturbed numerics (make test-portable): repeating those runs here cost CI a minute and proved no more.
+
+
+def test_missing_eos_penalty_lowers_exactly_the_truncated_scores(fresh):
+    """A response cut at max_new_tokens (truncated, not terminated) loses the penalty; one that ended keeps its score."""
+    model, tokenizer = fresh
+    config = loops.RLOOConfig(**{**SMALL, "max_new_tokens": 6})
+    batch = small_batch(model, tokenizer, config)
+    plain = loops.score(batch, rewards.gold_reward, config, kl_coef=0.0).scores.clone()
+    penalised = loops.score(batch, rewards.gold_reward, dataclasses.replace(config, missing_eos_penalty=0.7), kl_coef=0.0).scores
+    ended = [bool((row[: int(m.sum())] == tokenizer.eos_token_id).any()) for row, m in zip(batch.gen.response_ids, batch.mask)]
+    assert not all(ended)  # some responses were cut off at 6 tokens
+    for i, e in enumerate(ended):
+        assert penalised[i].item() == pytest.approx(plain[i].item() - (0.0 if e else 0.7))
+    history = loops.train(dataclasses.replace(config, num_steps=1), progress=False, device="cpu")["history"]
+    assert 0.0 <= history[0]["response/truncated"] <= 1.0
+
+
+def test_value_warmup_trains_only_the_value_head():
+    model, tokenizer = models.load_policy()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    out = loops.train(loops.PPOConfig(**SMALL, value_warmup_steps=2), model=model, tokenizer=tokenizer, progress=False,
+                      device="cpu")
+    for k, v in out["model"].state_dict().items():
+        assert torch.equal(v, before[k]), f"{k} moved during the value warm-up"
+    assert out["value_head"].linear.weight.abs().sum() > 0  # initialised at 0, so it learned
+    moved = loops.train(loops.PPOConfig(**SMALL, value_warmup_steps=1), model=models.load_policy()[0], tokenizer=tokenizer,
+                        progress=False, device="cpu")["model"]
+    assert any(not torch.equal(v, before[k]) for k, v in moved.state_dict().items())  # step 2 updates the policy
+
+
+def test_ratio_variance_is_the_token_variance_of_the_ratio():
+    g = torch.Generator().manual_seed(0)
+    logprobs, old = -torch.rand(3, 5, generator=g), -torch.rand(3, 5, generator=g)
+    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 0, 0, 0], [1, 0, 0, 0, 0]])
+    _, stats = losses.ppo_clip_loss(logprobs, old, torch.ones(3), mask, 0.2)
+    ratios = [math.exp(logprobs[b, t] - old[b, t]) for b in range(3) for t in range(5) if mask[b, t]]
+    mean = sum(ratios) / len(ratios)
+    assert stats["ratio_var"].item() == pytest.approx(sum((r - mean) ** 2 for r in ratios) / len(ratios), rel=1e-5)

@@ -196,7 +196,8 @@ def test_ppo_on_policy_equals_reinforce_gradient_and_stats_are_detached():
     assert_close(stats["approx_kl"], t64(0.0))
     assert_close(stats["clipfrac"], t64(0.0))
     assert all(v.dim() == 0 and not v.requires_grad for v in stats.values())
-    assert set(stats) == {"clipfrac", "approx_kl", "ratio_mean"}
+    assert set(stats) == {"clipfrac", "approx_kl", "ratio_mean", "ratio_var"}
+    assert_close(stats["ratio_var"], t64(0.0))
 
 
 def test_ppo_ignores_padding_in_loss_stats_and_gradient():
