@@ -511,7 +511,7 @@ class Quiz:
 
 
 def lecture_quiz(notebook: str) -> Quiz:
-    """The quiz that ends lecture notebook ``notebook`` ("01" … "06"), from the hashed bank."""
+    """The quiz that ends lecture notebook ``notebook`` ("01" … "07"), from the hashed bank."""
     from rlcourse import quizbank
 
     return quizbank.quiz(notebook)

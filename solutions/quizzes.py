@@ -212,6 +212,47 @@ QUIZZES = {
                         "dragging the chosen ones down too, a well-known trait of the method.",
          "hint": "Read the paragraph after the DPO training cell, not the loss formula."},
     ]},
+    "07": {"title": "Notebook 07", "questions": [
+        {"id": "q1", "kind": "choice",
+         "question": "In this notebook's GRPO runs on the arithmetic task, what happened to pass@16 on held-out problems?",
+         "options": ["It did not rise, in either run: RL made the model surer of answers it could already reach",
+                     "It rose with pass@1, since a better policy is better at every k",
+                     "It rose only with the process reward, which teaches new answers",
+                     "It cannot be measured: pass@16 needs exactly 16 samples and the estimator needs more"],
+         "answer": "It did not rise, in either run: RL made the model surer of answers it could already reach",
+         "explanation": "Both runs end with pass@16 at or below the pretrained model's (checked), the sharpening Yue et al. 2025 "
+                        "report; the process run still raised pass@1.",
+         "hint": "Compare the pass@16 columns of the tables in sections 2 and 3 with the pretrained row."},
+        {"id": "q2", "kind": "choice",
+         "question": "With GRPO's process supervision, which tokens of a response carry the (normalised) reward of its step j?",
+         "options": ["every token up to and including step j's last token",
+                     "every token of the response, like the outcome reward",
+                     "only the tokens after step j",
+                     "only step j's last token"],
+         "answer": "every token up to and including step j's last token",
+         "explanation": "A_t sums the normalised rewards of the steps that end at or after t: tokens before a wrong step "
+                        "share its blame, tokens after it do not.",
+         "hint": "Read the formula for A_{i,t}: which steps does the sum run over?"},
+        {"id": "q3", "kind": "choice",
+         "question": "Under the original GRPO's per-response mean, how hard is each token of a wrong response pushed down "
+                     "as the response gets longer?",
+         "options": ["Less hard: each token weighs 1/(B·L), so long wrong responses are penalised gently",
+                     "Equally hard: every token of the batch has the same weight",
+                     "Harder: a longer response has more tokens, so each is pushed more",
+                     "Not at all: wrong responses get no gradient under GRPO"],
+         "answer": "Less hard: each token weighs 1/(B·L), so long wrong responses are penalised gently",
+         "explanation": "That is the length bias Dr. GRPO (constant normaliser) and DAPO (token mean) remove.",
+         "hint": "Look at the per-token weight column for the 40-token wrong responses."},
+        {"id": "q4", "kind": "choice",
+         "question": "Rewards are 0/1 and G = 8. With GRPO's division by the group std, which group gives its right "
+                     "answers the largest advantage?",
+         "options": ["a group with one right answer in eight", "a group with four right answers in eight",
+                     "a group with seven right answers in eight", "all groups equally: the advantages are normalised"],
+         "answer": "a group with one right answer in eight",
+         "explanation": "(1 − 1/8)/std ≈ 2.47 against 0.94 for four in eight: the division makes rare successes loud; "
+                        "Dr. GRPO drops it.",
+         "hint": "Use the std-division table in section 4."},
+    ]},
     # ------------------------------------------------------------------ homework (keys "q1", "q2", …)
     "hw1": {"title": "hw1 quiz", "questions": [
         {"id": "q1", "kind": "choice", "question": "In the LLM-as-policy view, what is an action?",
