@@ -184,10 +184,16 @@ def task_prompts(config: LoopConfig, step: int) -> list[str]:
 
 @torch.no_grad()
 def rollout(model, ref_model, tokenizer, prompts: list[str], config: LoopConfig, generator: torch.Generator) -> Batch:
-    """Sample responses and record log π_old and log π_ref on them."""
+    """Sample responses and record log π_old and log π_ref on them.
+
+    ``ref_model=None`` skips the reference pass (``ref_logprobs`` is then None): what ``train`` does
+    for GRPO with β = 0, whose loss never reads π_ref (TRL likewise loads no reference model then).
+    """
     model.eval()
     gen = policy.generate(model, tokenizer, prompts, config.max_new_tokens, config.temperature, 0, generator)
     mask = gen.response_mask.float()  # (N, T)
+    if ref_model is None:
+        return Batch(gen, gen.logprobs * mask, None, mask)
     ref_logprobs, _, _ = forward_response(ref_model, gen, entropy=False)
     return Batch(gen, gen.logprobs * mask, ref_logprobs * mask, mask)
 
@@ -247,7 +253,10 @@ def score(batch: Batch, reward_fn: Callable[[list[str]], torch.Tensor], config: 
             raise ValueError("process rewards are placed on tokens: pass the tokenizer to loops.score.")
         batch.step_rewards, batch.step_mask = arith_step_rewards(gen, tokenizer)
     dense = rewards.gold_response_token_rewards(gen.prompts, gen.texts, mask.shape[1]) * mask if config.dense else None
-    batch.rewards = kl_penalized_rewards(batch.scores, batch.old_logprobs, batch.ref_logprobs, mask, kl_coef,
+    ref_logprobs = batch.old_logprobs if batch.ref_logprobs is None else batch.ref_logprobs  # no reference: no KL
+    if batch.ref_logprobs is None and kl_coef > 0:
+        raise ValueError("a KL penalty needs the reference log-probs: roll out with a ref_model.")
+    batch.rewards = kl_penalized_rewards(batch.scores, batch.old_logprobs, ref_logprobs, mask, kl_coef,
                                          task_rewards=dense)  # (N, T)
     return batch
 
@@ -445,16 +454,17 @@ def diagnostics(batch: Batch, kl_coef: float, task: str = "review") -> dict:
     answers), ``arith/valid_steps`` and the mean length of right and of wrong responses.
     """
     mask = batch.mask
-    kl_seq = (losses.kl_k1(batch.old_logprobs, batch.ref_logprobs) * mask).sum(1)  # (N,) Σ_t KL
     lengths = mask.sum(1)  # (N,)
-    metrics = {
-        "objective/scores": batch.scores.mean().item(),
-        "objective/kl": kl_seq.mean().item(),
-        "objective/kl_k3": (losses.kl_k3(batch.old_logprobs, batch.ref_logprobs) * mask).sum(1).mean().item(),
-        "objective/non_score_reward": (-kl_coef * kl_seq).mean().item(),
-        "objective/rlhf_reward": (batch.scores - kl_coef * kl_seq).mean().item(),
-        "objective/entropy": (-(batch.old_logprobs) * mask).sum(1).mean().item(),
-    }
+    metrics = {"objective/scores": batch.scores.mean().item()}
+    if batch.ref_logprobs is not None:  # (GRPO with β = 0 has no reference pass, so no KL to report)
+        kl_seq = (losses.kl_k1(batch.old_logprobs, batch.ref_logprobs) * mask).sum(1)  # (N,) Σ_t KL
+        metrics.update({
+            "objective/kl": kl_seq.mean().item(),
+            "objective/kl_k3": (losses.kl_k3(batch.old_logprobs, batch.ref_logprobs) * mask).sum(1).mean().item(),
+            "objective/non_score_reward": (-kl_coef * kl_seq).mean().item(),
+            "objective/rlhf_reward": (batch.scores - kl_coef * kl_seq).mean().item(),
+        })
+    metrics["objective/entropy"] = (-(batch.old_logprobs) * mask).sum(1).mean().item()
     if task == "arith":
         grades = [arith.grade_response(arith.Problem.from_text(p), t) for p, t in zip(batch.gen.prompts, batch.gen.texts)]
         right = torch.tensor([g.correct for g in grades])
@@ -529,12 +539,13 @@ def train(config: LoopConfig, model=None, tokenizer=None, reward_fn=None, ref_mo
     kl_ctl = AdaptiveKLController(config.kl_coef, getattr(config, "target_kl", 1.0), getattr(config, "kl_horizon", 100))
     generator = torch.Generator().manual_seed(config.seed)
     reward_kl_coef = config.kl_coef if algo.kl_in_reward else 0.0  # GRPO: β goes into the loss (k3)
+    needs_reference = algo.kl_in_reward or config.kl_coef > 0  # GRPO with β = 0 never reads log π_ref
 
     history = []
     bar = progress_bar(range(config.num_steps), desc=type(config).__name__.replace("Config", ""), disable=not progress)
     for step in bar:
         start = time.perf_counter()
-        batch = rollout(model, ref_model, tokenizer, task_prompts(config, step), config, generator)
+        batch = rollout(model, ref_model if needs_reference else None, tokenizer, task_prompts(config, step), config, generator)
         batch = score(batch, reward_fn, config, reward_kl_coef, tokenizer)
         batch = compute_advantages(batch, config, model, value_head)
         metrics = {"step": step, **diagnostics(batch, reward_kl_coef, config.task)}
@@ -547,7 +558,7 @@ def train(config: LoopConfig, model=None, tokenizer=None, reward_fn=None, ref_mo
             reward_kl_coef = kl_ctl.update(metrics["objective/kl"])
         history.append(metrics)
         shown = "arith/correct" if config.task == "arith" else "gold/reward"
-        bar.set_postfix(gold=f"{metrics[shown]:.2f}", kl=f"{metrics['objective/kl']:.2f}")
+        bar.set_postfix(gold=f"{metrics[shown]:.2f}", kl=f"{metrics.get('objective/kl', 0.0):.2f}")
     model.eval()
     return {"history": history, "model": model, "tokenizer": tokenizer, "value_head": value_head,
             "ref_model": ref_model, "config": config}

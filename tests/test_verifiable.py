@@ -2,6 +2,7 @@
 supervision, and the loop on the arithmetic task. Each checked against a naive loop over the
 papers' definitions or a hand-worked case."""
 
+import dataclasses
 import math
 
 import pytest
@@ -249,3 +250,20 @@ def test_learned_verifiers_rank_right_answers_above_wrong_ones(math_policy):
         right, wrong = s[train.correct], s[~train.correct]
         auc = (right[:, None] > wrong[None, :]).float().mean().item()
         assert auc > 0.75, (kind, auc)
+
+
+def test_grpo_without_kl_skips_the_reference_pass_and_samples_the_same(math_policy):
+    """β = 0: GRPO's loss never reads π_ref, so ``train`` skips its forward pass (as TRL loads no reference)."""
+    model, tokenizer = math_policy
+    config = loops.GRPOConfig(task="arith", num_prompts=4, group_size=2, max_new_tokens=20, kl_coef=0.0)
+    prompts = loops.task_prompts(config, 0)
+    with_ref = loops.rollout(model, model, tokenizer, prompts, config, torch.Generator().manual_seed(0))
+    without = loops.rollout(model, None, tokenizer, prompts, config, torch.Generator().manual_seed(0))
+    assert without.ref_logprobs is None and torch.equal(with_ref.gen.response_ids, without.gen.response_ids)
+    torch.testing.assert_close(with_ref.old_logprobs, without.old_logprobs)
+    with pytest.raises(ValueError, match="needs the reference log-probs"):
+        loops.score(without, arith.answer_reward, config, kl_coef=0.1)
+    history = loops.train(dataclasses.replace(config, num_steps=2), progress=False, device="cpu")["history"]
+    assert "objective/kl" not in history[0] and "loss/policy_avg" in history[0]
+    assert "objective/kl" in loops.train(dataclasses.replace(config, num_steps=1, kl_coef=0.02), progress=False,
+                                         device="cpu")["history"][0]
