@@ -31,12 +31,23 @@ def metric_matrix(histories: list[list[dict]], metric: str) -> np.ndarray:
 
 
 def smooth(x: np.ndarray, window: int) -> np.ndarray:
-    """Trailing moving average along the last axis (window 1 = no smoothing)."""
+    """Trailing moving average along the last axis: point t is the mean of the last ``window`` values
+    up to t, of fewer at the start (no padding, so a noisy first step does not drag the first
+    ``window`` points), skipping NaNs (a metric that is undefined at some steps). Window 1 = no smoothing.
+
+    Example:
+        >>> smooth(np.array([0.0, 2.0, 4.0, np.nan, 8.0]), 2)
+        array([0., 1., 3., 4., 8.])
+    """
     if window <= 1:
         return x
-    kernel = np.ones(window) / window
-    padded = np.concatenate([np.repeat(x[..., :1], window - 1, axis=-1), x], axis=-1)
-    return np.apply_along_axis(lambda row: np.convolve(row, kernel, mode="valid"), -1, padded)
+    x = np.asarray(x, dtype=float)
+    present = ~np.isnan(x)
+    sums = np.cumsum(np.where(present, x, 0.0), axis=-1)
+    counts = np.cumsum(present, axis=-1)
+    shift = lambda a: np.concatenate([np.zeros_like(a[..., :window]), a[..., :-window]], axis=-1)  # noqa: E731
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (sums - shift(sums)) / (counts - shift(counts))
 
 
 def learning_curves(runs: dict[str, list[list[dict]]], metric: str = "gold/reward", ax=None, window: int = 5,

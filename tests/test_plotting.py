@@ -30,3 +30,17 @@ def test_learning_curves_name_the_smoothing_and_count_seeds():
     assert "moving average" not in ax.get_xlabel()
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["A (2 seeds)"]
     plt.close(ax.figure)
+
+
+def test_smooth_is_a_trailing_mean_over_what_exists():
+    """Point t averages the last `window` values up to t (fewer at the start: no padding), skipping NaNs."""
+    import numpy as np
+
+    from rlcourse.plotting import smooth
+
+    x = np.random.default_rng(0).normal(size=(3, 17))
+    x[1, 4] = np.nan
+    assert smooth(x, 1) is x
+    for window in (3, 5, 30):
+        naive = np.array([[np.nanmean(row[max(0, t - window + 1): t + 1]) for t in range(17)] for row in x])
+        np.testing.assert_allclose(smooth(x, window), naive, rtol=1e-12, atol=1e-12)
