@@ -280,10 +280,10 @@ def arith_step_rewards(gen: policy.Generation, tokenizer) -> tuple[torch.Tensor,
             raise ValueError("process rewards need a word-level tokenizer (one token per word of the response), such "
                              "as tiny-math's (models.load_math_policy); this tokenizer splits words.")
         text = " ".join(words)
-        problem = arith.Problem.from_text(prompt)
-        for step, reward in zip(arith.parse_response(text), arith.process_reward(problem, text)):
-            step_rewards[i, step.span[1] - 1], step_mask[i, step.span[1] - 1] = reward, 1.0
-        if length and arith.final_answer(text) is None:
+        grade = arith.grade_response(arith.Problem.from_text(prompt), text)  # process_reward = its step verdicts
+        for step, valid in zip(arith.parse_response(text), grade.steps):
+            step_rewards[i, step.span[1] - 1], step_mask[i, step.span[1] - 1] = float(valid), 1.0
+        if length and grade.answer is None:
             step_rewards[i, length - 1], step_mask[i, length - 1] = 0.0, 1.0
     return step_rewards, step_mask
 

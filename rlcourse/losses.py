@@ -69,17 +69,14 @@ def aggregate_loss(per_token: torch.Tensor, mask: torch.Tensor, mode: str = "tok
     check_mask(mask, per_token, "per_token")
     if mode not in AGGREGATIONS:
         raise ValueError(f"mode must be one of {', '.join(AGGREGATIONS)}, got {mode!r}.")
-    keep = mask.bool()
-    kept = torch.where(keep, per_token, 0.0)  # (B, T); NaN in padding cannot leak
     if mode == "token_mean":
-        return kept.sum() / keep.sum().clamp(min=1)
-    lengths = keep.sum(1)  # (B,)
+        return masked_mean(per_token, mask)
     if mode == "sequence_mean":
-        if bool((lengths == 0).any()):
+        if bool((mask.sum(1) == 0).any()):
             raise ValueError("sequence_mean needs at least one response token in every row of mask; "
                              "drop empty responses or use token_mean.")
-        return (kept.sum(1) / lengths).mean()
-    return (kept.sum(1) / per_token.shape[1]).mean()
+        return masked_mean(per_token, mask, dim=1).mean()
+    return (torch.where(mask.bool(), per_token, 0.0).sum(1) / per_token.shape[1]).mean()  # NaN in padding cannot leak
 
 
 def _token_advantages(advantages, logprobs: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
