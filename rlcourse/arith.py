@@ -446,7 +446,7 @@ def answer_reward(texts: list[str]):
     check(isinstance(texts, (list, tuple)) and all(isinstance(t, str) and "=" in t for t in texts),
           "texts must be a list of 'prompt response' strings whose prompt ends with '=', e.g. '4 + 3 = answer 7'.")
     pairs = [t.split("=", 1) for t in texts]
-    return torch.tensor([float(is_correct(Problem.from_text(p + "="), r)) for p, r in pairs])
+    return torch.tensor(outcome_reward([Problem.from_text(p + "=") for p, _ in pairs], [r for _, r in pairs]))
 
 
 def process_reward(problem: Problem, text: str) -> list[float]:
