@@ -11,8 +11,9 @@ def _pretrain(args: argparse.Namespace) -> int:
     from rlcourse import models, utils
 
     utils.quiet()
-    result = models.pretrain(out_dir=Path(args.out), num_steps=args.steps, seed=args.seed, threads=args.threads)
-    print(f"saved to {args.out}: validation loss {result['val_loss']:.4f} nats/token after {args.steps} steps in {result['seconds']:.0f} s")
+    out = Path(args.out) if args.out else models.DEFAULT_MODEL_PATH
+    result = models.pretrain(out_dir=out, num_steps=args.steps, seed=args.seed, threads=args.threads)
+    print(f"saved to {out}: validation loss {result['val_loss']:.4f} nats/token after {args.steps} steps in {result['seconds']:.0f} s")
     return 0
 
 
@@ -20,9 +21,10 @@ def _pretrain_math(args: argparse.Namespace) -> int:
     from rlcourse import models, utils
 
     utils.quiet()
-    result = models.pretrain_math(out_dir=Path(args.out), num_steps=args.steps, seed=args.seed, threads=args.threads)
+    out = Path(args.out) if args.out else models.MATH_MODEL_PATH
+    result = models.pretrain_math(out_dir=out, num_steps=args.steps, seed=args.seed, threads=args.threads)
     passes = ", ".join(f"pass@{k} {v:.3f}" for k, v in result["evaluation"]["pass@k"].items())
-    print(f"saved to {args.out}: validation loss {result['val_loss']:.4f} nats/token after {args.steps} steps in "
+    print(f"saved to {out}: validation loss {result['val_loss']:.4f} nats/token after {args.steps} steps in "
           f"{result['seconds']:.0f} s; held out: {passes}")
     return 0
 
@@ -42,8 +44,9 @@ def _train_reward_model(args: argparse.Namespace) -> int:
     from rlcourse import reward_model, utils
 
     utils.setup(seed=0, threads=args.threads)
-    _, _, figures = reward_model.reproduce_trained_reward_model(out_dir=Path(args.out))
-    print(f"saved to {args.out}: held-out accuracy {figures['heldout_accuracy']:.3f} "
+    out = Path(args.out) if args.out else reward_model.TRAINED_RM_PATH
+    _, _, figures = reward_model.reproduce_trained_reward_model(out_dir=out)
+    print(f"saved to {out}: held-out accuracy {figures['heldout_accuracy']:.3f} "
           f"(noise ceiling {figures['noise_ceiling']:.3f}), Spearman rho {figures['spearman_rho']:.3f}")
     return 0
 
@@ -158,28 +161,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rlcourse", description="Reinforcement learning for LLMs: the course's tools.")
     sub = parser.add_subparsers(dest="command", required=True)
 
+    # (the defaults of --out are resolved when the command runs: building the parser imports no model code)
     p = sub.add_parser("pretrain", help="reproduce the shipped tiny model from the grammar corpus")
-    from rlcourse.models import DEFAULT_MODEL_PATH
-
-    p.add_argument("--out", default=str(DEFAULT_MODEL_PATH), help="output folder (Hugging Face format)")
+    p.add_argument("--out", default=None, help="output folder (Hugging Face format; default: the shipped model's, "
+                   "rlcourse/assets/tiny-gpt)")
     p.add_argument("--steps", type=int, default=2500)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.set_defaults(func=_pretrain)
 
     p = sub.add_parser("pretrain-math", help="reproduce the shipped tiny-math model (verifiable rewards) and its pass@k")
-    from rlcourse.models import MATH_MODEL_PATH
-
-    p.add_argument("--out", default=str(MATH_MODEL_PATH), help="output folder (Hugging Face format)")
+    p.add_argument("--out", default=None, help="output folder (Hugging Face format; default: the shipped model's, "
+                   "rlcourse/assets/tiny-math)")
     p.add_argument("--steps", type=int, default=4000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.set_defaults(func=_pretrain_math)
 
     p = sub.add_parser("train-reward-model", help="reproduce the shipped reward model of notebook 02")
-    from rlcourse.reward_model import TRAINED_RM_PATH
-
-    p.add_argument("--out", default=str(TRAINED_RM_PATH), help="output folder (Hugging Face format)")
+    p.add_argument("--out", default=None, help="output folder (Hugging Face format; default: the shipped model's, "
+                   "rlcourse/assets/tiny-rm)")
     p.add_argument("--threads", type=int, default=2)
     p.set_defaults(func=_train_reward_model)
 

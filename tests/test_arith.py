@@ -281,13 +281,19 @@ def test_shipped_math_model_samples_parse_and_are_sometimes_right(tiny_math):
     assert sum(starts) / len(starts) >= 0.9  # the first step starts from the first operand
 
 
-def test_cli_has_the_reproduce_command():
-    from rlcourse.cli import build_parser
+def test_cli_has_the_reproduce_command(monkeypatch, capsys):
+    """`rlcourse pretrain-math` with no options reruns the shipped recipe into the shipped folder."""
+    from rlcourse import cli
 
-    args = build_parser().parse_args(["pretrain-math"])
+    calls = []
+    monkeypatch.setattr(models, "pretrain_math", lambda **kw: calls.append(kw) or {
+        "val_loss": 0.0, "seconds": 0.0, "evaluation": {"pass@k": {1: 0.5}}})
+    assert cli.main(["pretrain-math"]) == 0
     stats = json.loads((models.MATH_MODEL_PATH / "training_stats.json").read_text())
-    assert args.out == str(models.MATH_MODEL_PATH)
-    assert (args.steps, args.seed, args.threads) == (stats["num_steps"], stats["seed"], stats["threads"])
+    (kw,) = calls
+    assert kw["out_dir"] == models.MATH_MODEL_PATH
+    assert (kw["num_steps"], kw["seed"], kw["threads"]) == (stats["num_steps"], stats["seed"], stats["threads"])
+    assert str(models.MATH_MODEL_PATH) in capsys.readouterr().out
 
 
 def test_a_stopped_math_pretrain_is_never_written_over_the_shipped_model(monkeypatch):
