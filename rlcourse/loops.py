@@ -465,6 +465,8 @@ def diagnostics(batch: Batch, kl_coef: float, task: str = "review") -> dict:
             "objective/rlhf_reward": (batch.scores - kl_coef * kl_seq).mean().item(),
         })
     metrics["objective/entropy"] = (-(batch.old_logprobs) * mask).sum(1).mean().item()
+    if batch.values is not None and batch.returns is not None:  # PPO: how much the critic knows
+        metrics["val/var_explained"] = explained_variance(batch.values, batch.returns, mask)
     if task == "arith":
         grades = [arith.grade_response(arith.Problem.from_text(p), t) for p, t in zip(batch.gen.prompts, batch.gen.texts)]
         right = torch.tensor([g.correct for g in grades])
@@ -482,9 +484,23 @@ def diagnostics(batch: Batch, kl_coef: float, task: str = "review") -> dict:
             "response/truncated": (~batch.gen.finished).float().mean().item(), "kl_coef": kl_coef}
 
 
+def explained_variance(values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor) -> float:
+    """1 − Var(R − V) / Var(R) over response tokens: the share of the returns' variance the critic predicts.
+
+    1 is a perfect critic, 0 one no better than a constant (e.g. a value head that never learned),
+    below 0 one worse than a constant. Measured on the rollout's values, before the update, as
+    Stable-Baselines3 (``train/explained_variance``) and CleanRL (``losses/explained_variance``) log
+    it. NaN when the returns do not vary.
+    """
+    var_returns = masked_var(returns, mask, unbiased=False).item()
+    if var_returns == 0:
+        return float("nan")
+    return 1.0 - masked_var(returns - values, mask, unbiased=False).item() / var_returns
+
+
 def _check_finite(step: int, metrics: dict, threshold: float) -> None:
     for name, value in metrics.items():
-        if name.startswith("response/length_"):  # NaN when no response of that kind was sampled
+        if name.startswith("response/length_") or name == "val/var_explained":  # NaN when undefined (see each)
             continue
         if not math.isfinite(value) or (name.startswith("loss/") and abs(value) > threshold):
             raise TrainingDivergedError(

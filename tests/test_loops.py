@@ -167,19 +167,11 @@ def test_configs_are_frozen():
     assert dataclasses.replace(config, lr=0.5).lr == 0.5
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("config_cls", [loops.ReinforceConfig, loops.RLOOConfig, loops.GRPOConfig])
-def test_sequence_level_methods_improve_the_gold_reward(config_cls):
-    base_model, tokenizer = models.load_policy()
-    before = loops.evaluate(base_model, tokenizer, num_prompts=100)
-    out = loops.train(config_cls(num_steps=30, num_prompts=8, group_size=4), *models.load_policy(), progress=False)
-    after = loops.evaluate(out["model"], tokenizer, num_prompts=100)
-    assert after["gold/reward"] > before["gold/reward"] + 0.2
-
-
-# PPO's figure on the gold reward and the over-optimisation figure (β = 0 vs 0.3) are checked by
-# notebook 04 itself (rlcourse.expect, every claim its prose makes), which CI runs twice more under
-# perturbed numerics (make test-portable): repeating those runs here cost CI a minute and proved no more.
+# PPO's figure on the gold reward, the over-optimisation figure (β = 0 vs 0.3), and REINFORCE, RLOO and
+# GRPO each gaining at least 0.2 gold reward on held-out prompts (30 steps, seed 0: the same runs as
+# the notebook's budget comparison) are checked by notebook 04 itself (rlcourse.expect, every claim its
+# prose makes), which CI runs twice more under perturbed numerics (make test-portable): repeating
+# those runs here cost CI a minute and proved no more.
 
 
 def test_missing_eos_penalty_lowers_exactly_the_truncated_scores(fresh):
@@ -218,3 +210,17 @@ def test_ratio_variance_is_the_token_variance_of_the_ratio():
     ratios = [math.exp(logprobs[b, t] - old[b, t]) for b in range(3) for t in range(5) if mask[b, t]]
     mean = sum(ratios) / len(ratios)
     assert stats["ratio_var"].item() == pytest.approx(sum((r - mean) ** 2 for r in ratios) / len(ratios), rel=1e-5)
+
+
+def test_explained_variance_by_hand_and_a_critic_that_never_learns():
+    returns = torch.tensor([[1.0, 3.0, 9.0], [5.0, 0.0, 0.0]])
+    mask = torch.tensor([[1, 1, 0], [1, 0, 0]])  # returns 1, 3, 5: mean 3, variance 8/3; 9 is padding
+    values = torch.tensor([[2.0, 3.0, -50.0], [4.0, 7.0, 7.0]])  # errors -1, 0, 1: variance 2/3
+    assert loops.explained_variance(values, returns, mask) == pytest.approx(1 - (2 / 3) / (8 / 3))
+    assert loops.explained_variance(returns, returns, mask) == pytest.approx(1.0)  # a perfect critic
+    assert loops.explained_variance(torch.full_like(returns, 4.0), returns, mask) == pytest.approx(0.0)  # a constant
+    assert math.isnan(loops.explained_variance(values, torch.ones_like(returns), mask))  # returns that do not vary
+    # vf_coef = 0: the zero-initialised head gets no gradient, V stays 0, so it explains exactly nothing
+    history = loops.train(loops.PPOConfig(**SMALL, vf_coef=0.0), progress=False, device="cpu")["history"]
+    assert [m["val/var_explained"] for m in history] == [0.0, 0.0]
+    assert all("val/var_explained" not in m for m in loops.train(loops.RLOOConfig(**SMALL), progress=False, device="cpu")["history"])
