@@ -33,6 +33,8 @@ import torch
 from rlcourse import arith, loops, policy
 from rlcourse.utils import check
 
+SCORE_BATCH = 512  # responses per scoring forward pass in `sample` (memory; the features do not depend on it)
+
 __all__ = ["Samples", "Verifier", "sample", "train_verifier", "outcome_scores", "process_scores", "best_of_n_accuracy",
            "majority_vote_accuracy", "oracle_accuracy"]
 
@@ -68,15 +70,18 @@ def sample(model, tokenizer, problems: list[arith.Problem], num_samples: int, se
     gen = policy.generate(model, tokenizer, prompts, arith.MAX_RESPONSE_TOKENS, temperature,
                           generator=torch.Generator().manual_seed(seed))
     T = gen.response_ids.shape[1]
-    logits = policy.forward(model, gen.input_ids, gen.attention_mask, logits_to_keep=T + 1).logits[:, :-1].float()
-    log_probs = torch.log_softmax(logits, -1)  # (N, T, V)
-    chosen = log_probs.gather(-1, gen.response_ids[..., None]).squeeze(-1)  # (N, T)
-    gap = chosen - log_probs.max(-1).values  # (N, T) ≤ 0
-    entropy = -(log_probs.exp() * log_probs).sum(-1)  # (N, T)
+    features = []
+    for rows in torch.arange(len(prompts)).split(SCORE_BATCH):  # all 3,888 rows of notebook 07 at once peaked at 2.8 GB
+        logits = policy.forward(model, gen.input_ids[rows], gen.attention_mask[rows], logits_to_keep=T + 1).logits[:, :-1].float()
+        log_probs = torch.log_softmax(logits, -1)  # (rows, T, V)
+        chosen = log_probs.gather(-1, gen.response_ids[rows, :, None]).squeeze(-1)  # (rows, T)
+        gap = chosen - log_probs.max(-1).values  # (rows, T) ≤ 0
+        entropy = -(log_probs.exp() * log_probs).sum(-1)  # (rows, T)
+        features.append(torch.stack([chosen, gap, entropy], -1))
     labels, ends = loops.arith_step_rewards(gen, tokenizer)
     correct = torch.tensor([arith.is_correct(arith.Problem.from_text(p), t) for p, t in zip(gen.prompts, gen.texts)])
     return Samples(list(problems), num_samples, gen.texts, correct, gen.response_mask.bool(), labels, ends,
-                   torch.stack([chosen, gap, entropy], -1))
+                   torch.cat(features))
 
 
 def _pool(features: torch.Tensor, where: torch.Tensor) -> torch.Tensor:
