@@ -1,7 +1,7 @@
 """How much room each notebook claim's band leaves, under this CPU's numerics and two perturbed ones.
 
 A notebook checks what its prose says about a trained run with ``rlcourse.expect(claim, value,
-low, high)``. This script runs notebooks (each in a fresh kernel, through rlcourse.runner) three
+low, high)``. This script runs notebooks (each in a fresh kernel, through rlcourse.classroom.runner) three
 times: with normal numerics, with ``ATEN_CPU_CAPABILITY=default`` (torch's scalar kernels) and with
 ``MKL_CBWR=COMPATIBLE`` (MKL's reproducibility mode), as another CPU would compute. Every claim is
 recorded (``RLCOURSE_CLAIMS_LOG``) and printed with its band, its value in each run and the room
@@ -22,7 +22,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from rlcourse import claims, runner
+from rlcourse.classroom import claims, runner
 
 ROOT = Path(__file__).resolve().parents[1]
 NUMERICS = {"normal": {}, "aten-default": {"ATEN_CPU_CAPABILITY": "default"}, "mkl-compatible": {"MKL_CBWR": "COMPATIBLE"}}

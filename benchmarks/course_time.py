@@ -1,7 +1,7 @@
 """How long the whole course takes to run, and how much memory it needs.
 
 Every notebook in notebooks/ and solutions/ (course order), each in a fresh kernel through
-rlcourse.runner (the code behind `rlcourse run`): seconds and the kernel's peak resident
+rlcourse.classroom.runner (the code behind `rlcourse run`): seconds and the kernel's peak resident
 memory per notebook, then the total time and the largest peak. Goal on the course's 2-core
 reference machine: the whole course under 4 minutes, no kernel above 1.5 GB (issue 15).
 
@@ -18,7 +18,7 @@ import platform
 import tempfile
 from pathlib import Path
 
-from rlcourse import runner
+from rlcourse.classroom import runner
 
 ROOT = Path(__file__).resolve().parents[1]
 

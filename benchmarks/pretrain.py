@@ -1,7 +1,7 @@
 """The full pretraining recipe of the shipped tiny model, re-run: time and final validation loss.
 
 Reads the recipe from rlcourse/assets/tiny-gpt/training_stats.json, runs all its steps with
-rlcourse.models.pretrain (about 5 minutes on 2 idle cores), and prints the wall-clock time,
+rlcourse.model.pretraining.pretrain (about 5 minutes on 2 idle cores), and prints the wall-clock time,
 the final validation loss against the shipped one and whether it is within 5% (the criterion
 the slow test used before it checked only the recorded first steps), and how far the loss
 curve of the first steps moved from the recorded one. Floats differ across CPUs and training
@@ -23,7 +23,7 @@ import time
 
 import torch
 
-from rlcourse import models, utils
+from rlcourse.model import loading, pretraining, runtime
 
 VAL_LOSS_RTOL = 0.05  # the full run's criterion: final validation loss within 5% of the shipped one
 
@@ -31,13 +31,13 @@ VAL_LOSS_RTOL = 0.05  # the full run's criterion: final validation loss within 5
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=None, help="save the retrained model here (default: keep it in memory)")
-    parser.add_argument("--threads", type=int, default=utils.DEFAULT_THREADS)
+    parser.add_argument("--threads", type=int, default=runtime.DEFAULT_THREADS)
     args = parser.parse_args()
-    utils.quiet()
-    shipped = json.loads((models.DEFAULT_MODEL_PATH / "training_stats.json").read_text())
+    runtime.quiet()
+    shipped = json.loads((loading.DEFAULT_MODEL_PATH / "training_stats.json").read_text())
     print(f"load average at start: {os.getloadavg()[0]:.1f} (1 min)", flush=True)
     start = time.perf_counter()
-    result = models.pretrain(out_dir=args.out, num_steps=shipped["num_steps"], batch_size=shipped["batch_size"],
+    result = pretraining.pretrain(out_dir=args.out, num_steps=shipped["num_steps"], batch_size=shipped["batch_size"],
                              lr=shipped["lr"], story_fraction=shipped["story_fraction"], seed=shipped["seed"],
                              threads=args.threads, progress=True)
     seconds = time.perf_counter() - start
@@ -52,7 +52,7 @@ def main() -> None:
           f"{relative:+.2%}, {verdict} {VAL_LOSS_RTOL:.0%}")
     curve = shipped.get("loss_curve")
     if curve:
-        got = models.loss_curve(result["history"][: curve["steps"]], curve["window"])
+        got = pretraining.loss_curve(result["history"][: curve["steps"]], curve["window"])
         moved = max(abs(g - e) / e for g, e in zip(got, curve["mean_loss"]))
         print(f"loss curve of the first {curve['steps']} steps: largest relative move {moved:.1e} from the record")
 

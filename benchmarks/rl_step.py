@@ -1,4 +1,4 @@
-"""Seconds per RL step: the course's loop (rlcourse.loops) against TRL's GRPOTrainer, same work.
+"""Seconds per RL step: the course's loop (rlcourse.rl.loops) against TRL's GRPOTrainer, same work.
 
 Same tiny model and tokenizer (the shipped rlcourse/assets/tiny-gpt), 64 generations per step
 (16 prompts × G = 4), the same completion length, sampling at temperature 1 without top-k,
@@ -7,8 +7,8 @@ to a frozen reference, one gradient step per batch, AdamW at the same learning r
 Runs are interleaved (rlcourse, TRL, rlcourse, TRL, …) so that a burst of load on this
 shared machine hits both; the first step of each run is a warm-up and is not counted.
 
-Also: the PPO step of rlcourse.loops (value head, GAE, 4 epochs × 2 minibatches), and one
-rollout by ``model.generate`` (KV cache) against the course's sampler (rlcourse.sampling via
+Also: the PPO step of rlcourse.rl.loops (value head, GAE, 4 epochs × 2 minibatches), and one
+rollout by ``model.generate`` (KV cache) against the course's sampler (rlcourse.model.sampling via
 ``policy.generate``), beside its arithmetic bound (one forward pass over the same tokens); the
 phases of a GRPO step; and torch.profiler's table of where the rollouts' time goes.
 
@@ -32,14 +32,16 @@ import time
 
 import torch
 
-from rlcourse import data, loops, models, policy, rewards, utils
+from rlcourse.model import loading, policy, runtime
+from rlcourse.rl import loops
+from rlcourse.world import grammar, rewards
 
 NUM_PROMPTS, GROUP_SIZE = 16, 4  # 64 generations per step
 LR, KL_COEF, CLIP_EPS = 5e-4, 0.02, 0.2
 
 
 def rlcourse_grpo_steps(model, tokenizer, steps: int, max_new_tokens: int, seed: int) -> tuple[list[float], float]:
-    """Wall seconds of each GRPO step through rlcourse.loops.train (rollout, score, advantages,
+    """Wall seconds of each GRPO step through rlcourse.rl.loops.train (rollout, score, advantages,
     update), and the run's CPU seconds per step."""
     config = loops.GRPOConfig(num_steps=steps, num_prompts=NUM_PROMPTS, group_size=GROUP_SIZE,
                               max_new_tokens=max_new_tokens, lr=LR, kl_coef=KL_COEF, clip_eps=CLIP_EPS, seed=seed)
@@ -79,7 +81,7 @@ def make_trl_trainer(model, tokenizer, steps: int, max_new_tokens: int, seed: in
         def on_step_end(self, args, state, control, **kwargs):
             self.seconds.append(time.perf_counter() - self._start)
 
-    prompts = data.review_prompts(NUM_PROMPTS * steps, seed=seed)
+    prompts = grammar.review_prompts(NUM_PROMPTS * steps, seed=seed)
     config = GRPOConfig(
         output_dir=out_dir, max_steps=steps, per_device_train_batch_size=NUM_PROMPTS * GROUP_SIZE,
         num_generations=GROUP_SIZE, gradient_accumulation_steps=1, steps_per_generation=1,
@@ -113,7 +115,7 @@ def generation_seconds(model, tokenizer, max_new_tokens: int, seed: int) -> dict
     ``model.generate`` with its KV cache, the course's sampler (``policy.generate``: tokenizing and
     decoding included) and, as the arithmetic bound, one forward pass over the finished sequences
     (the cached decode does that forward's matrix products, one position at a time)."""
-    prompts = data.review_prompts(NUM_PROMPTS * GROUP_SIZE, seed=seed)
+    prompts = grammar.review_prompts(NUM_PROMPTS * GROUP_SIZE, seed=seed)
     enc = tokenizer(prompts, return_tensors="pt", padding=True)
     times = {}
     with torch.no_grad():
@@ -169,7 +171,7 @@ def rollout_profile(model, tokenizer, max_new_tokens: int, rows: int = 10) -> st
     by self CPU time): where the sampler's time goes beyond its arithmetic."""
     from torch.profiler import profile
 
-    prompts = data.review_prompts(NUM_PROMPTS * GROUP_SIZE, seed=0)
+    prompts = grammar.review_prompts(NUM_PROMPTS * GROUP_SIZE, seed=0)
     generate = lambda seed: policy.generate(model, tokenizer, prompts, max_new_tokens,  # noqa: E731
                                             generator=torch.Generator().manual_seed(seed))
     with torch.no_grad():
@@ -189,10 +191,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (rlcourse then TRL each)")
     parser.add_argument("--steps", type=int, default=5, help="steps per run (the first is a warm-up)")
     parser.add_argument("--max-new-tokens", type=int, default=32, help="completion length T (both)")
-    parser.add_argument("--threads", type=int, default=utils.DEFAULT_THREADS)
+    parser.add_argument("--threads", type=int, default=runtime.DEFAULT_THREADS)
     args = parser.parse_args()
-    utils.setup(seed=0, threads=args.threads)
-    base, tokenizer = models.load_policy()
+    runtime.setup(seed=0, threads=args.threads)
+    base, tokenizer = loading.load_policy()
     n_params = sum(p.numel() for p in base.parameters())
     print(f"model: rlcourse tiny Llama ({n_params:,} parameters), {NUM_PROMPTS} prompts x G={GROUP_SIZE} = "
           f"{NUM_PROMPTS * GROUP_SIZE} generations/step, up to {args.max_new_tokens} new tokens, "
@@ -214,9 +216,9 @@ def main() -> None:
 
     ours_s, theirs_s = median_after_warmup(ours), median_after_warmup(theirs)
     ours_c, theirs_c = statistics.median(ours_cpu), statistics.median(theirs_cpu)
-    print(f"GRPO step, median of {args.rounds}x{args.steps - 1} steps: rlcourse.loops {ours_s:.3f} s, "
+    print(f"GRPO step, median of {args.rounds}x{args.steps - 1} steps: rlcourse.rl.loops {ours_s:.3f} s, "
           f"TRL {trl.__version__} GRPOTrainer {theirs_s:.3f} s -> rlcourse is {theirs_s / ours_s:.2f}x faster")
-    print(f"GRPO step, CPU seconds (all threads, median over runs): rlcourse.loops {ours_c:.2f}, "
+    print(f"GRPO step, CPU seconds (all threads, median over runs): rlcourse.rl.loops {ours_c:.2f}, "
           f"TRL {theirs_c:.2f} -> ratio {theirs_c / ours_c:.2f}")
 
     breakdown = grpo_step_breakdown(copy.deepcopy(base), tokenizer, args.steps + 3, args.max_new_tokens)
@@ -225,7 +227,7 @@ def main() -> None:
 
     ppo = [rlcourse_ppo_steps(copy.deepcopy(base), tokenizer, args.steps, args.max_new_tokens, seed=r)[0]
            for r in range(args.rounds)]
-    print(f"PPO step (rlcourse.loops, value head + GAE, 4 epochs x 2 minibatches): "
+    print(f"PPO step (rlcourse.rl.loops, value head + GAE, 4 epochs x 2 minibatches): "
           f"median {median_after_warmup(ppo):.3f} s")
 
     base.eval()

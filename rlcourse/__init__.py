@@ -7,13 +7,13 @@
 
 __version__ = "0.1.0"
 
-from rlcourse.claims import expect  # noqa: E402
+from rlcourse.classroom.claims import expect  # noqa: E402
 
 # torch and transformers load on first use (PEP 562), not on `import rlcourse`: the command line,
 # the grader and the quizzes import the package without needing a model, and importing
 # transformers' model classes alone takes about 3 s.
-_LAZY = {"load_policy": "rlcourse.models", "load_tokenizer": "rlcourse.models",
-         "set_seed": "rlcourse.utils", "setup": "rlcourse.utils"}
+_LAZY = {"load_policy": "rlcourse.model.loading", "load_tokenizer": "rlcourse.model.loading",
+         "set_seed": "rlcourse.model.runtime", "setup": "rlcourse.model.runtime"}
 
 
 def __getattr__(name: str):

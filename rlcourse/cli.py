@@ -8,21 +8,21 @@ from pathlib import Path
 
 
 def _pretrain(args: argparse.Namespace) -> int:
-    from rlcourse import models, utils
+    from rlcourse.model import loading, pretraining, runtime
 
-    utils.quiet()
-    out = Path(args.out) if args.out else models.DEFAULT_MODEL_PATH
-    result = models.pretrain(out_dir=out, num_steps=args.steps, seed=args.seed, threads=args.threads)
+    runtime.quiet()
+    out = Path(args.out) if args.out else loading.DEFAULT_MODEL_PATH
+    result = pretraining.pretrain(out_dir=out, num_steps=args.steps, seed=args.seed, threads=args.threads)
     print(f"saved to {out}: validation loss {result['val_loss']:.4f} nats/token after {args.steps} steps in {result['seconds']:.0f} s")
     return 0
 
 
 def _pretrain_math(args: argparse.Namespace) -> int:
-    from rlcourse import models, utils
+    from rlcourse.model import loading, pretraining, runtime
 
-    utils.quiet()
-    out = Path(args.out) if args.out else models.MATH_MODEL_PATH
-    result = models.pretrain_math(out_dir=out, num_steps=args.steps, seed=args.seed, threads=args.threads)
+    runtime.quiet()
+    out = Path(args.out) if args.out else loading.MATH_MODEL_PATH
+    result = pretraining.pretrain_math(out_dir=out, num_steps=args.steps, seed=args.seed, threads=args.threads)
     passes = ", ".join(f"pass@{k} {v:.3f}" for k, v in result["evaluation"]["pass@k"].items())
     print(f"saved to {out}: validation loss {result['val_loss']:.4f} nats/token after {args.steps} steps in "
           f"{result['seconds']:.0f} s; held out: {passes}")
@@ -30,20 +30,21 @@ def _pretrain_math(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from rlcourse import models, utils
+    from rlcourse.model import loading, pretraining, runtime
 
-    utils.quiet()
-    model, tokenizer = models.load_policy(args.model)
-    counts = models.count_parameters(model)
-    print(f"{args.model or models.DEFAULT_MODEL_PATH}: {model.config.model_type}, vocabulary {len(tokenizer)}, "
+    runtime.quiet()
+    model, tokenizer = loading.load_policy(args.model)
+    counts = loading.count_parameters(model)
+    print(f"{args.model or loading.DEFAULT_MODEL_PATH}: {model.config.model_type}, vocabulary {len(tokenizer)}, "
           f"{counts['total']:,} parameters ({counts['weights']:,} weights, {counts['biases']:,} biases)")
     return 0
 
 
 def _train_reward_model(args: argparse.Namespace) -> int:
-    from rlcourse import reward_model, utils
+    from rlcourse.model import runtime
+    from rlcourse.reward import reward_model
 
-    utils.setup(seed=0, threads=args.threads)
+    runtime.setup(seed=0, threads=args.threads)
     out = Path(args.out) if args.out else reward_model.TRAINED_RM_PATH
     _, _, figures = reward_model.reproduce_trained_reward_model(out_dir=out)
     print(f"saved to {out}: held-out accuracy {figures['heldout_accuracy']:.3f} "
@@ -60,7 +61,7 @@ def _build_exercises(args: argparse.Namespace) -> int:
 
 
 def _build_quizzes(args: argparse.Namespace) -> int:
-    from rlcourse.quizbank import build_bank
+    from rlcourse.classroom.quizbank import build_bank
 
     target = build_bank(Path(args.source), Path(args.out))
     print(f"wrote the hashed quiz bank {target} from {args.source}")
@@ -68,10 +69,10 @@ def _build_quizzes(args: argparse.Namespace) -> int:
 
 
 def _grade(args: argparse.Namespace) -> int:
-    from rlcourse import utils
+    from rlcourse.model import runtime
     from rlcourse.grading.grader import Limits, grade
 
-    utils.quiet()  # no "Loading weights" bars between the grading progress bar's updates
+    runtime.quiet()  # no "Loading weights" bars between the grading progress bar's updates
     limits = Limits(cell_timeout=args.cell_timeout, submission_timeout=args.submission_timeout,
                     sandbox=not args.no_sandbox, memory_bytes=int(args.memory_gb * 1e9))
     rows = grade(args.assignment, args.submissions, args.out, jobs=args.jobs, seed=args.seed, limits=limits)
@@ -132,7 +133,7 @@ def _add_grading_commands(sub) -> None:
 
 
 def _notebooks(args: argparse.Namespace) -> int:
-    from rlcourse.shipping import copy_notebooks
+    from rlcourse.classroom.shipping import copy_notebooks
 
     written = copy_notebooks(args.dir, force=args.force)
     print(f"copied {len(written['notebooks'])} lecture notebooks to {Path(args.dir) / 'notebooks'} and "
@@ -142,13 +143,13 @@ def _notebooks(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from rlcourse.runner import main_run
+    from rlcourse.classroom.runner import main_run
 
     return main_run(args.paths, args.out, timeout=args.timeout)
 
 
 def _add_run_command(sub) -> None:
-    """``run`` (rlcourse.runner): execute notebooks headless in course order, print a table."""
+    """``run`` (rlcourse.classroom.runner): execute notebooks headless in course order, print a table."""
     p = sub.add_parser("run", help="execute notebooks headless in course order; print time, peak memory and status")
     p.add_argument("paths", nargs="*", help="notebooks or folders of them (default: notebooks/ then solutions/)")
     p.add_argument("--out", default=None, help="folder for the executed copies (default: a new temporary folder); "

@@ -1,7 +1,7 @@
 """The course's quiz questions with their answers: instructor material, the authoring source.
 
 `rlcourse build-quizzes` turns this file into rlcourse/assets/quizzes.json, where answers are
-salted hashes and explanations are sealed (see rlcourse/quizbank.py for the format); the
+salted hashes and explanations are sealed (see rlcourse/classroom/quizbank.py for the format); the
 lecture notebooks show only `lecture_quiz("01")`, the homework `grading.quiz("hw1")`.
 Run it after every change here; a test fails while the bank is stale.
 

@@ -1,4 +1,4 @@
-"""Tests for rlcourse.advantages: every function against a naive loop and a hand-worked case.
+"""Tests for rlcourse.rl.advantages: every function against a naive loop and a hand-worked case.
 
 The naive references below loop over b and t with Python floats; they are written from
 the formulas in the docstrings, not copied from the vectorised code.
@@ -12,17 +12,11 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-import rlcourse.advantages as adv_module
-from rlcourse.advantages import (
-    batch_baseline_advantages,
-    discounted_returns,
-    gae,
-    group_advantages,
-    leave_one_out_advantages,
-    whiten,
-)
-from rlcourse import masked as masked_module
-from rlcourse.masked import masked_mean, masked_sum, masked_var
+import rlcourse.rl.advantages as adv_module
+from rlcourse.rl.advantages import (batch_baseline_advantages, discounted_returns, gae, group_advantages,
+                                    leave_one_out_advantages, whiten)
+from rlcourse.rl import masked as masked_module
+from rlcourse.rl.masked import masked_mean, masked_sum, masked_var
 
 # ---------------------------------------------------------------------------
 # Helpers and naive references

@@ -1,4 +1,4 @@
-"""rlcourse.analysis against hand-worked cases and naive loops."""
+"""rlcourse.rl.analysis against hand-worked cases and naive loops."""
 
 import copy
 import itertools
@@ -7,7 +7,9 @@ import math
 import pytest
 import torch
 
-from rlcourse import analysis, data, policy
+from rlcourse.model import policy
+from rlcourse.rl import analysis
+from rlcourse.world import grammar
 
 
 # ----------------------------------------------------------------------------- words
@@ -26,7 +28,7 @@ def test_word_frequency_shift_hand_worked():
 
 
 def test_word_frequency_shift_matches_naive_counting():
-    before, after = data.sample_reviews(50, seed=0), data.sample_reviews(50, seed=1)
+    before, after = grammar.sample_reviews(50, seed=0), grammar.sample_reviews(50, seed=1)
 
     def share(texts, word):  # naive: count by scanning every word
         words = [w for t in texts for w in t.split()]
@@ -233,7 +235,7 @@ def test_kl_estimator_functions_reject_bad_input():
 
 def test_kl_estimators_on_the_tiny_model(tiny):
     """On real samples of a moved copy: the samples are the rollout's k's, and the exact KL is per_position_kl's."""
-    from rlcourse import loops
+    from rlcourse.rl import loops
     model, tokenizer = tiny
     moved = copy.deepcopy(model)
     with torch.no_grad():
@@ -389,7 +391,7 @@ def test_token_heatmap_blanks_masked_cells_and_checks_shapes():
     import matplotlib
 
     matplotlib.use("Agg")
-    from rlcourse import plotting
+    from rlcourse.classroom import plotting
 
     values = torch.tensor([[1.0, -2.0, 3.0], [4.0, 5.0, 6.0]])
     mask = torch.tensor([[1, 1, 0], [1, 0, 0]])
@@ -404,7 +406,7 @@ def test_token_heatmap_blanks_masked_cells_and_checks_shapes():
 
 
 def test_reward_to_go_kernel_matches_discounted_returns():
-    from rlcourse import advantages
+    from rlcourse.rl import advantages
 
     rewards = torch.rand(3, 7, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     kernel = analysis._reward_to_go_kernel(7, 0.8)

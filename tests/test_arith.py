@@ -1,4 +1,4 @@
-"""The verifiable world (rlcourse.arith) and the shipped tiny-math model: checker, split, pass@k, tokenizer, model."""
+"""The verifiable world (rlcourse.world.arith) and the shipped tiny-math model: checker, split, pass@k, tokenizer, model."""
 
 import doctest
 import itertools
@@ -9,15 +9,16 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from rlcourse import arith, models
-from rlcourse.arith import Problem
+from rlcourse.model import loading, math_eval, pretraining
+from rlcourse.world import arith
+from rlcourse.world.arith import Problem
 
 P = Problem((4, 3, 2), ("+", "-"))  # 4 + 3 - 2 = 5
 
 
 @pytest.fixture(scope="module")
 def tiny_math():
-    return models.load_math_policy()
+    return loading.load_math_policy()
 
 
 # ----------------------------------------------------------------------------- problems
@@ -204,7 +205,7 @@ def test_pass_at_k_refuses_impossible_counts(n, c, k, needle):
 
 def test_evaluate_policy_refuses_a_k_above_the_samples_before_sampling():
     with pytest.raises(ValueError, match="pass@k needs at least k samples per problem"):
-        arith.evaluate_policy(None, None, arith.held_out_problems(1), num_samples=8, ks=(1, 16))
+        math_eval.evaluate_policy(None, None, arith.held_out_problems(1), num_samples=8, ks=(1, 16))
 
 
 def test_pass_at_k_by_operands_weighs_every_count_the_same():
@@ -224,8 +225,8 @@ def test_doctests():
 
 
 def test_tokenizer_round_trips_every_token_the_world_can_produce():
-    shipped = models.load_tokenizer(models.MATH_MODEL_PATH)
-    built = models.build_math_tokenizer()
+    shipped = loading.load_tokenizer(loading.MATH_MODEL_PATH)
+    built = loading.build_math_tokenizer()
     assert shipped.get_vocab() == built.get_vocab()
     assert (shipped.pad_token_id, shipped.bos_token_id, shipped.eos_token_id) == (0, 1, 2)
     text = " ".join(arith.vocabulary())
@@ -240,7 +241,7 @@ def test_tokenizer_round_trips_every_token_the_world_can_produce():
 
 
 def test_shipped_math_model_is_small_hf_llama_with_a_card_that_states_its_pass_at_k(tiny_math):
-    path = models.MATH_MODEL_PATH
+    path = loading.MATH_MODEL_PATH
     names = {p.name for p in path.iterdir()}
     assert {"config.json", "model.safetensors", "tokenizer.json", "generation_config.json", "README.md",
             "training_stats.json"} <= names
@@ -249,7 +250,7 @@ def test_shipped_math_model_is_small_hf_llama_with_a_card_that_states_its_pass_a
     assert model.config.model_type == "llama" and model.config.attention_bias and model.config.mlp_bias
     assert len(tokenizer) == model.config.vocab_size == len(arith.vocabulary()) + 4
     stats = json.loads((path / "training_stats.json").read_text())
-    assert models.count_parameters(model) == stats["parameters"]
+    assert loading.count_parameters(model) == stats["parameters"]
     card = (path / "README.md").read_text()
     evaluation = stats["evaluation"]
     for k, value in evaluation["pass@k"].items():
@@ -271,7 +272,7 @@ def test_shipped_math_model_samples_parse_and_are_sometimes_right(tiny_math):
     """Tolerant statistics of 4 samples on each of 60 held-out problems (not exact tokens)."""
     model, tokenizer = tiny_math
     problems = arith.held_out_problems(per_count=12, seed=1)
-    responses = arith.sample_responses(model, tokenizer, problems, num_samples=4, seed=0)
+    responses = math_eval.sample_responses(model, tokenizer, problems, num_samples=4, seed=0)
     grades = [arith.grade_response(p, t) for p, row in zip(problems, responses) for t in row]
     well_formed = sum(g.well_formed for g in grades) / len(grades)
     correct = sum(g.correct for g in grades) / len(grades)
@@ -286,21 +287,21 @@ def test_cli_has_the_reproduce_command(monkeypatch, capsys):
     from rlcourse import cli
 
     calls = []
-    monkeypatch.setattr(models, "pretrain_math", lambda **kw: calls.append(kw) or {
+    monkeypatch.setattr(pretraining, "pretrain_math", lambda **kw: calls.append(kw) or {
         "val_loss": 0.0, "seconds": 0.0, "evaluation": {"pass@k": {1: 0.5}}})
     assert cli.main(["pretrain-math"]) == 0
-    stats = json.loads((models.MATH_MODEL_PATH / "training_stats.json").read_text())
+    stats = json.loads((loading.MATH_MODEL_PATH / "training_stats.json").read_text())
     (kw,) = calls
-    assert kw["out_dir"] == models.MATH_MODEL_PATH
+    assert kw["out_dir"] == loading.MATH_MODEL_PATH
     assert (kw["num_steps"], kw["seed"], kw["threads"]) == (stats["num_steps"], stats["seed"], stats["threads"])
-    assert str(models.MATH_MODEL_PATH) in capsys.readouterr().out
+    assert str(loading.MATH_MODEL_PATH) in capsys.readouterr().out
 
 
 def test_a_stopped_math_pretrain_is_never_written_over_the_shipped_model(monkeypatch):
     saved = []
-    monkeypatch.setattr(models, "write_model", lambda *a: saved.append(a))
+    monkeypatch.setattr(pretraining, "write_model", lambda *a: saved.append(a))
     threads = torch.get_num_threads()
-    result = models.pretrain_math(stop_after=2, batch_size=4, progress=False)
+    result = pretraining.pretrain_math(stop_after=2, batch_size=4, progress=False)
     assert torch.get_num_threads() == threads  # the caller's thread count is given back
     assert saved == [] and result["evaluation"] is None and len(result["history"]) == 2
 
@@ -315,12 +316,12 @@ LOSS_CURVE_RTOL = 1e-3
 def test_pretrain_math_reproduces_the_shipped_loss_curve(tmp_path):
     """The shipped recipe's first 100 steps, on the full run's schedule, give the recorded loss curve
     (about 10 s on one thread)."""
-    shipped = json.loads((models.MATH_MODEL_PATH / "training_stats.json").read_text())
+    shipped = json.loads((loading.MATH_MODEL_PATH / "training_stats.json").read_text())
     curve = shipped["loss_curve"]
-    result = models.pretrain_math(out_dir=tmp_path, num_steps=shipped["num_steps"], seed=shipped["seed"],
+    result = pretraining.pretrain_math(out_dir=tmp_path, num_steps=shipped["num_steps"], seed=shipped["seed"],
                                   lr=shipped["lr"], batch_size=shipped["batch_size"], threads=shipped["threads"],
                                   noise=arith.SolverNoise(**shipped["noise"]), stop_after=curve["steps"], progress=False)
-    got = torch.tensor(models.loss_curve(result["history"], curve["window"]), dtype=torch.float64)
+    got = torch.tensor(pretraining.loss_curve(result["history"], curve["window"]), dtype=torch.float64)
     torch.testing.assert_close(got, torch.tensor(curve["mean_loss"], dtype=torch.float64), rtol=LOSS_CURVE_RTOL, atol=0)
     written = json.loads((tmp_path / "training_stats.json").read_text())
     assert written["steps_trained"] == curve["steps"] and written["evaluation"] is None

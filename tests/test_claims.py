@@ -7,8 +7,8 @@ import pytest
 import torch
 
 import rlcourse
-from rlcourse import claims
-from rlcourse.utils import rounded
+from rlcourse.classroom import claims
+from rlcourse.classroom.display import rounded
 
 
 def test_a_claim_in_its_band_prints_one_stable_line(capsys):
@@ -62,8 +62,8 @@ def test_rounded_never_prints_minus_zero():
 def test_doctests():
     import doctest
 
-    from rlcourse import utils
+    from rlcourse.classroom import display
 
-    for module in (claims, utils):
+    for module in (claims, display):
         result = doctest.testmod(module)
         assert result.failed == 0 and result.attempted >= 1, module.__name__

@@ -1,4 +1,4 @@
-"""Tests for rlcourse.data: the grammar, its sampler, its checker and the sentiment lexicon.
+"""Tests for rlcourse.world.grammar: the grammar, its sampler, its checker and the sentiment lexicon.
 
 Sampling and checking share one grammar table, so "every sample is grammatical" only proves
 they agree; the hand-written examples and the corruption tests check that the checker
@@ -12,25 +12,11 @@ import time
 
 import pytest
 
-import rlcourse.data as data
-from rlcourse.data import (
-    CATEGORIES,
-    NEGATIVE_WORDS,
-    POSITIVE_WORDS,
-    REVIEW_PROMPTS,
-    SENTIMENT,
-    STORY_PROMPTS,
-    grammatical_prefix_length,
-    is_grammatical,
-    review_prompts,
-    sample_completion,
-    sample_reviews,
-    sample_stories,
-    split_sentences,
-    story_prompts,
-    token_sentiment,
-    vocabulary,
-)
+import rlcourse.world.grammar as data
+from rlcourse.world.grammar import (CATEGORIES, NEGATIVE_WORDS, POSITIVE_WORDS, REVIEW_PROMPTS, SENTIMENT,
+                                    STORY_PROMPTS, grammatical_prefix_length, is_grammatical, review_prompts,
+                                    sample_completion, sample_reviews, sample_stories, split_sentences, story_prompts,
+                                    token_sentiment, vocabulary)
 
 
 @pytest.fixture(scope="module")
@@ -406,3 +392,31 @@ def test_prompt_draws_come_from_the_tables():
 def test_completion_of_a_bad_prefix_says_where_it_breaks():
     with pytest.raises(ValueError, match="token 2"):
         sample_completion("the film film", random.Random(0))
+
+
+def test_the_grammar_tables_are_data_checked_on_load():
+    """grammar.json ships in the package and loads into exactly the tables the module exposes."""
+    import json
+    from importlib import resources
+
+    text = resources.files("rlcourse.world").joinpath("grammar.json").read_text(encoding="utf-8")
+    tables = data.load_tables(text)
+    assert tables["rules"] == data.RULES and tables["categories"] == data.CATEGORIES
+    assert tables["sentiment"] == data.SENTIMENT and tables["negators"] == data.NEGATORS
+    raw = json.loads(text)
+
+    def broken(change) -> str:
+        bad = json.loads(text)
+        change(bad)
+        with pytest.raises(data.GrammarFileError) as info:
+            data.load_tables(json.dumps(bad), where="grammar.json")
+        return str(info.value)
+
+    assert "rule '<review>', alternative 0" in broken(lambda g: g["rules"]["<review>"].__setitem__(0, [1, 2]))
+    assert "category 'WORK'" in broken(lambda g: g["categories"].__setitem__("WORK", ["film"]))
+    assert "sentiment['great'] = 3" in broken(lambda g: g["sentiment"].__setitem__("great", 3))
+    assert "'story_prompts' is missing" in broken(lambda g: g.pop("story_prompts"))
+    assert "format" in broken(lambda g: g.__setitem__("format", "other/2"))
+    with pytest.raises(data.GrammarFileError, match="not valid JSON"):
+        data.load_tables(text[:-10])
+    assert raw["format"] == "rlcourse-grammar/1"

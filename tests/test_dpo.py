@@ -1,4 +1,4 @@
-"""rlcourse.dpo: best-of-N against exact enumeration, DPO log-probs against a naive loop, DPO training."""
+"""rlcourse.rl.dpo: best-of-N against exact enumeration, DPO log-probs against a naive loop, DPO training."""
 
 import copy
 import math
@@ -6,7 +6,9 @@ import math
 import pytest
 import torch
 
-from rlcourse import dpo, losses, reward_model, rewards
+from rlcourse.reward import reward_model
+from rlcourse.rl import dpo, losses
+from rlcourse.world import rewards
 
 
 # ----------------------------------------------------------------------------- best-of-N

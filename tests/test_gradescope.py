@@ -33,7 +33,7 @@ ZEROS = '''import torch
 def sampling_distribution(logits, temperature, top_k):
     return torch.zeros_like(logits)'''
 
-REFERENCE_CALL = '''from rlcourse.policy import sequence_logprob as reference
+REFERENCE_CALL = '''from rlcourse.model.policy import sequence_logprob as reference
 
 def sequence_logprob(model, input_ids, attention_mask, response_mask):
     return reference(model, input_ids, attention_mask, response_mask)'''

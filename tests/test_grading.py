@@ -124,7 +124,7 @@ grading.check = lambda *args, **kwargs: print("pass")  # a redefined check
 def kl_penalized_rewards(scores, logprobs, ref_logprobs, mask, kl_coef):
     return torch.zeros_like(logprobs)'''
 
-REFERENCE_CALL = '''from rlcourse.advantages import gae as reference_gae
+REFERENCE_CALL = '''from rlcourse.rl.advantages import gae as reference_gae
 
 def gae(rewards, values, mask, gamma, lam):
     return reference_gae(rewards, values, mask, gamma, lam)'''
@@ -138,7 +138,7 @@ def test_forged_answers_score_zero_for_their_exercise_only(tmp_path):
                                          "hw3.gae": (0.0, "flagged"), "hw3.quiz": (3.0, "ok")}
     reasons = {r["exercise"]: r["reason"] for r in rows}
     assert "rlcourse" in reasons["hw3.kl_penalized_rewards"]  # importing the package to redefine check
-    assert "reference answer" in reasons["hw3.gae"] or "imports rlcourse.advantages" in reasons["hw3.gae"]
+    assert "reference answer" in reasons["hw3.gae"] or "imports rlcourse.rl.advantages" in reasons["hw3.gae"]
 
 
 AGREEABLE_FLOAT = '''class Agreeable(float):
@@ -156,7 +156,7 @@ torch.equal = lambda *args, **kwargs: True
 def group_advantages(rewards, group_size, scale=True):
     return torch.zeros_like(rewards)'''
 
-LOSS_REFERENCE = '''from rlcourse.losses import aggregate_loss as reference
+LOSS_REFERENCE = '''from rlcourse.rl.losses import aggregate_loss as reference
 
 def aggregate_loss(per_token, mask, mode):
     return reference(per_token, mask, mode)'''
@@ -168,7 +168,7 @@ EVAL_VERIFIER = '''def is_correct(prompt, response):
 def test_hw5_forgeries_score_zero(tmp_path):
     """hw5's answers are numbers and booleans: an object that equals everything, a patched comparison, the
     reference, ``eval`` on the prompt, and every option ticked at once earn nothing."""
-    from rlcourse import quizbank
+    from rlcourse.classroom import quizbank
 
     quiz = quizbank.load_source(ROOT / "solutions" / "quizzes.py")["hw5"]["questions"]
     every_option = f"def quiz_answers():\n    return {({q['id']: q['options'] for q in quiz})!r}"
@@ -214,7 +214,7 @@ FLOOD = '''def kl_penalized_rewards(scores, logprobs, ref_logprobs, mask, kl_coe
 TRAPPED_REFERENCE = '''import torch
 
 def gae(rewards, values, mask, gamma, lam):
-    module = torch.sys.modules["rlcourse.advantages"]  # reached around the static check
+    module = torch.sys.modules["rlcourse.rl.advantages"]  # reached around the static check
     return module.gae(rewards, values, mask, gamma, lam)'''
 
 EXIT_AND_HANDLER = '''get_ipython().set_custom_exc((BaseException,), lambda *args, **kwargs: None)
@@ -286,10 +286,10 @@ def test_deleted_and_duplicated_answer_cells_are_reported_not_fatal(tmp_path):
 
 
 @pytest.mark.parametrize("source, words", [
-    ("from rlcourse.advantages import gae\n", "reference answer"),
-    ("import rlcourse\ndef gae(*a):\n    return rlcourse.advantages.gae(*a)\n", "rlcourse"),
+    ("from rlcourse.rl.advantages import gae\n", "reference answer"),
+    ("import rlcourse\ndef gae(*a):\n    return rlcourse.rl.advantages.gae(*a)\n", "rlcourse"),
     ("import importlib\n", "importlib"),
-    ("def gae(*a):\n    return __import__('rlcourse.advantages').advantages.gae(*a)\n", "__import__"),
+    ("def gae(*a):\n    return __import__('rlcourse.rl.advantages').advantages.gae(*a)\n", "__import__"),
     ("src = open('/work/solutions/hw3_credit_assignment.ipynb').read()\n", "open"),
     ("exec('x = 1')\n", "exec"),
     ("get_ipython().input_transformers_cleanup.append(lambda l: l)\n", "get_ipython"),
@@ -341,7 +341,7 @@ def test_kernel_input_output_roundtrip(tmp_path):
     """The kernel harness, run in-process: correct function -> results equal the reference's."""
     import torch
 
-    from rlcourse.advantages import gae as reference
+    from rlcourse.rl.advantages import gae as reference
     from rlcourse.grading import kernel
 
     for sub in ("inputs", "outputs"):
@@ -411,7 +411,9 @@ def test_kernel_stand_ins_agree_with_the_package(tmp_path, monkeypatch):
     import torch
 
     import rlcourse
-    from rlcourse import loops, models, reward_model
+    from rlcourse.model import loading
+    from rlcourse.reward import reward_model
+    from rlcourse.rl import loops
     from rlcourse.grading import execute, kernel
 
     (tmp_path / "inputs").mkdir()
@@ -424,7 +426,7 @@ def test_kernel_stand_ins_agree_with_the_package(tmp_path, monkeypatch):
 
     assert draws(kernel._set_seed(7)) == draws(rlcourse.set_seed(7))
 
-    ours, theirs = kernel._tokenizer(), models.load_tokenizer()
+    ours, theirs = kernel._tokenizer(), loading.load_tokenizer()
     assert (ours.padding_side, ours.pad_token, ours.pad_token_id) == (theirs.padding_side, theirs.pad_token,
                                                                       theirs.pad_token_id)
     text = ["the film was great .", "a dull story"]
@@ -438,7 +440,7 @@ def test_kernel_stand_ins_agree_with_the_package(tmp_path, monkeypatch):
         for name in sa:
             torch.testing.assert_close(sa[name], sb[name], rtol=0, atol=0)
 
-    policy, reference = kernel._policy(), models.load_policy()[0]
+    policy, reference = kernel._policy(), loading.load_policy()[0]
     same_model(policy, reference)
     assert policy.generation_config.pad_token_id == reference.generation_config.pad_token_id
     (rm, rm_tokenizer), (rm_ref, _) = kernel._reward_model(), reward_model.load_reward_model(seed=0)
@@ -456,10 +458,10 @@ def test_kernel_stand_ins_agree_with_the_package(tmp_path, monkeypatch):
 
     monkeypatch.setattr(kernel, "_COURSE", {})
     saved = {name: sys.modules.get(name) for name in ("rlcourse", "rlcourse.grading", "rlcourse.grading.spec",
-                                                      "rlcourse.loops")}
+                                                      "rlcourse.rl.loops")}
     try:
         kernel.install_stubs(str(tmp_path))
-        stubs = sys.modules["rlcourse.loops"]
+        stubs = sys.modules["rlcourse.rl.loops"]
     finally:
         for name, module in saved.items():  # the real package back, whatever happened
             if module is None:

@@ -11,7 +11,7 @@ import nbformat
 import pytest
 import torch
 
-from rlcourse import loops
+from rlcourse.rl import loops
 from rlcourse.grading import build, checks, grader, references, sandbox, spec
 
 ROOT = Path(__file__).resolve().parents[1]

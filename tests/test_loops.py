@@ -6,20 +6,22 @@ import math
 import pytest
 import torch
 
-from rlcourse import advantages as adv
-from rlcourse import losses, loops, models, rewards
+from rlcourse.rl import advantages as adv
+from rlcourse.model import loading
+from rlcourse.rl import loops, losses
+from rlcourse.world import rewards
 
 SMALL = dict(num_steps=2, num_prompts=4, group_size=2, max_new_tokens=8)
 
 
 @pytest.fixture()
 def fresh():
-    return models.load_policy()
+    return loading.load_policy()
 
 
 def small_batch(model, tokenizer, config):
     prompts = loops.task_prompts(config, step=0)
-    ref = models.load_policy()[0]
+    ref = loading.load_policy()[0]
     with torch.no_grad():  # make the reference differ from the policy so KL is not zero
         for p in ref.parameters():
             p.add_(0.01 * torch.randn(p.shape, generator=torch.Generator().manual_seed(1)))
@@ -118,7 +120,7 @@ def test_ppo_advantages_are_whitened_gae(fresh):
 @pytest.mark.parametrize("config_cls", [loops.ReinforceConfig, loops.RLOOConfig, loops.GRPOConfig, loops.PPOConfig])
 def test_train_runs_is_seeded_and_reports_trl_metric_names(config_cls):
     config = config_cls(**SMALL)
-    runs = [loops.train(config, *models.load_policy(), progress=False)["history"] for _ in range(2)]
+    runs = [loops.train(config, *loading.load_policy(), progress=False)["history"] for _ in range(2)]
     strip = lambda h: [{k: v for k, v in m.items() if not k.startswith("time/")} for m in h]  # noqa: E731
     assert strip(runs[0]) == strip(runs[1])
     metrics = runs[0][-1]
@@ -131,7 +133,7 @@ def test_train_runs_is_seeded_and_reports_trl_metric_names(config_cls):
 
 
 def test_training_changes_theta_but_not_the_reference():
-    model, tokenizer = models.load_policy()
+    model, tokenizer = loading.load_policy()
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     out = loops.train(loops.ReinforceConfig(**SMALL), model, tokenizer, progress=False)
     moved = [n for n, p in out["model"].named_parameters() if not torch.equal(p, before[n])]
@@ -145,7 +147,7 @@ def test_nan_reward_stops_training_with_a_clear_message():
         return torch.full((len(texts),), float("nan"))
 
     with pytest.raises(loops.TrainingDivergedError, match=r"step 0: .* not finite"):
-        loops.train(loops.ReinforceConfig(**SMALL), *models.load_policy(), reward_fn=broken_reward, progress=False)
+        loops.train(loops.ReinforceConfig(**SMALL), *loading.load_policy(), reward_fn=broken_reward, progress=False)
 
 
 def test_group_methods_need_groups():
@@ -190,14 +192,14 @@ def test_missing_eos_penalty_lowers_exactly_the_truncated_scores(fresh):
 
 
 def test_value_warmup_trains_only_the_value_head():
-    model, tokenizer = models.load_policy()
+    model, tokenizer = loading.load_policy()
     before = {k: v.clone() for k, v in model.state_dict().items()}
     out = loops.train(loops.PPOConfig(**SMALL, value_warmup_steps=2), model=model, tokenizer=tokenizer, progress=False,
                       device="cpu")
     for k, v in out["model"].state_dict().items():
         assert torch.equal(v, before[k]), f"{k} moved during the value warm-up"
     assert out["value_head"].linear.weight.abs().sum() > 0  # initialised at 0, so it learned
-    moved = loops.train(loops.PPOConfig(**SMALL, value_warmup_steps=1), model=models.load_policy()[0], tokenizer=tokenizer,
+    moved = loops.train(loops.PPOConfig(**SMALL, value_warmup_steps=1), model=loading.load_policy()[0], tokenizer=tokenizer,
                         progress=False, device="cpu")["model"]
     assert any(not torch.equal(v, before[k]) for k, v in moved.state_dict().items())  # step 2 updates the policy
 

@@ -1,4 +1,4 @@
-"""Tests for rlcourse.losses: naive per-token loops, hand-worked cases, gradients, padding.
+"""Tests for rlcourse.rl.losses: naive per-token loops, hand-worked cases, gradients, padding.
 
 The naive references loop over b and t with Python floats and ``math``; they follow the
 formulas in the docstrings, not the vectorised code.
@@ -11,8 +11,8 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-import rlcourse.losses as losses_module
-from rlcourse.losses import dpo_loss, kl_k1, kl_k2, kl_k3, ppo_clip_loss, reinforce_loss, value_loss
+import rlcourse.rl.losses as losses_module
+from rlcourse.rl.losses import dpo_loss, kl_k1, kl_k2, kl_k3, ppo_clip_loss, reinforce_loss, value_loss
 
 # ---------------------------------------------------------------------------
 # Helpers and naive references

@@ -6,7 +6,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 
-from rlcourse import plotting  # noqa: E402
+from rlcourse.classroom import plotting  # noqa: E402
 
 HISTORY = [{"objective/kl": 0.5 * i, "objective/scores": 0.1 * i, "gold/reward": 0.02 * i - 0.1} for i in range(20)]
 
@@ -36,7 +36,7 @@ def test_smooth_is_a_trailing_mean_over_what_exists():
     """Point t averages the last `window` values up to t (fewer at the start: no padding), skipping NaNs."""
     import numpy as np
 
-    from rlcourse.plotting import smooth
+    from rlcourse.classroom.plotting import smooth
 
     x = np.random.default_rng(0).normal(size=(3, 17))
     x[1, 4] = np.nan

@@ -5,7 +5,8 @@ import math
 import pytest
 import torch
 
-from rlcourse import data, policy
+from rlcourse.model import policy
+from rlcourse.world import grammar
 
 
 def naive_token_logprobs(logits, labels):
@@ -97,7 +98,7 @@ def test_sequence_logprob_matches_unpadded_naive_loop(tiny):
 def test_left_padded_recompute_matches_sampling_pass(tiny):
     """The log-probs the RL loop recomputes must equal those seen while sampling (1e-4)."""
     model, tokenizer = tiny
-    prompts = data.review_prompts(16, seed=3)
+    prompts = grammar.review_prompts(16, seed=3)
     prompts[0] = "the"  # force very different prompt lengths -> real left padding
     gen = policy.generate(model, tokenizer, prompts, max_new_tokens=24, generator=torch.Generator().manual_seed(2))
     assert (gen.prompt_mask == 0).any(), "the batch should contain left padding"
@@ -109,7 +110,7 @@ def test_left_padded_recompute_matches_sampling_pass(tiny):
 
 def test_generate_is_seeded_and_leaves_global_rng_alone(tiny):
     model, tokenizer = tiny
-    prompts = data.review_prompts(8, seed=0)
+    prompts = grammar.review_prompts(8, seed=0)
     torch.manual_seed(123)
     before = torch.rand(1)
     torch.manual_seed(123)
@@ -124,7 +125,7 @@ def test_generate_is_seeded_and_leaves_global_rng_alone(tiny):
 
 def test_generate_masks_and_texts_are_consistent(tiny):
     model, tokenizer = tiny
-    gen = policy.generate(model, tokenizer, data.review_prompts(32, seed=1), max_new_tokens=6,
+    gen = policy.generate(model, tokenizer, grammar.review_prompts(32, seed=1), max_new_tokens=6,
                           generator=torch.Generator().manual_seed(0))
     B, T = gen.response_ids.shape
     assert gen.response_mask.shape == (B, T) == gen.logprobs.shape and T <= 6
@@ -138,7 +139,7 @@ def test_generate_masks_and_texts_are_consistent(tiny):
 
 def test_top_k_only_samples_among_the_k_most_likely(tiny):
     model, tokenizer = tiny
-    gen = policy.generate(model, tokenizer, data.review_prompts(16, seed=4), max_new_tokens=12, top_k=3,
+    gen = policy.generate(model, tokenizer, grammar.review_prompts(16, seed=4), max_new_tokens=12, top_k=3,
                           temperature=1.5, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         logits = policy.response_logits(model, gen.input_ids, gen.attention_mask, gen.response_ids.shape[1])
@@ -149,7 +150,7 @@ def test_top_k_only_samples_among_the_k_most_likely(tiny):
 
 def test_greedy_equals_top_1(tiny):
     model, tokenizer = tiny
-    prompts = data.review_prompts(6, seed=7)
+    prompts = grammar.review_prompts(6, seed=7)
     greedy = policy.generate(model, tokenizer, prompts, temperature=0)
     top1 = policy.generate(model, tokenizer, prompts, top_k=1, generator=torch.Generator().manual_seed(9))
     assert greedy.texts == top1.texts

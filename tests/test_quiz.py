@@ -1,4 +1,4 @@
-"""Tests for rlcourse.quiz with real ipywidgets (plain checks, simulated clicks, grading) and the hashed bank."""
+"""Tests for rlcourse.classroom.quiz with real ipywidgets (plain checks, simulated clicks, grading) and the hashed bank."""
 
 import json
 import os
@@ -10,9 +10,10 @@ from pathlib import Path
 import ipywidgets as widgets
 import pytest
 
-from rlcourse import quizbank
-from rlcourse.quiz import (Matching, MultipleChoice, Ordering, Question, Quiz, _seeded_shuffle, answer_hash,
-                           homework_quiz, lecture_quiz, seal, unseal)
+from rlcourse.classroom import quizbank
+from rlcourse.classroom.quiz import (Matching, MultipleChoice, Ordering, Question, Quiz, _seeded_shuffle, answer_hash,
+                                     seal, unseal)
+from rlcourse.classroom.quizbank import homework_quiz, lecture_quiz
 
 
 def single():
@@ -319,7 +320,7 @@ def test_multiple_choice_shows_a_stable_seeded_shuffle():
     assert q.shown != options and sorted(q.shown) == sorted(options)
     # Seeded from sha256 of the text, not hash(): a fixed expectation holds under any PYTHONHASHSEED.
     assert _seeded_shuffle(["a", "b", "c", "d"], "seed") == _seeded_shuffle(["a", "b", "c", "d"], "seed")
-    script = ("from rlcourse.quiz import MultipleChoice; "
+    script = ("from rlcourse.classroom.quiz import MultipleChoice; "
               "print(MultipleChoice('Which option?', [f'option {k}' for k in range(6)], answer=0).shown)")
     for hashseed in ("0", "12345"):
         out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,

@@ -14,29 +14,14 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-import rlcourse.reward_model as reward_model_module
-import rlcourse.rewards as rewards_module
-from rlcourse import data
-from rlcourse.reward_model import (
-    PreferenceDataset,
-    bradley_terry_loss,
-    label_preferences,
-    load_reward_model,
-    make_preference_dataset,
-    pair_rewards,
-    preference_accuracy,
-    reward_scores,
-    calibration,
-    spearman_correlation,
-    train_reward_model,
-)
-from rlcourse.rewards import (
-    best_reachable_gold_reward,
-    gold_response_token_rewards,
-    gold_reward,
-    gold_reward_terms,
-    gold_token_rewards,
-)
+import rlcourse.reward.reward_model as reward_model_module
+import rlcourse.world.rewards as rewards_module
+from rlcourse.world import grammar
+from rlcourse.reward.reward_model import (PreferenceDataset, bradley_terry_loss, label_preferences, load_reward_model,
+                                          make_preference_dataset, pair_rewards, preference_accuracy, reward_scores,
+                                          calibration, spearman_correlation, train_reward_model)
+from rlcourse.world.rewards import (best_reachable_gold_reward, gold_response_token_rewards, gold_reward,
+                                    gold_reward_terms, gold_token_rewards)
 
 
 def test_doctests():
@@ -106,17 +91,17 @@ def naive_gold(text):
     tokens = text.split()
     if not tokens:
         return -1.0
-    S = sum(data.token_sentiment(tokens))
+    S = sum(grammar.token_sentiment(tokens))
     bigrams = list(zip(tokens, tokens[1:]))
     repeated = sum(1 for i, b in enumerate(bigrams) if b in bigrams[:i])
     fraction = repeated / len(bigrams) if bigrams else 0.0
-    return math.tanh(S / 2) - (0.0 if data.is_grammatical(text) else 1.0) - fraction
+    return math.tanh(S / 2) - (0.0 if grammar.is_grammatical(text) else 1.0) - fraction
 
 
 def varied_texts(n=60, seed=0):
     """Grammar samples and broken variants: truncated, shuffled, repeated, empty."""
     rng = random.Random(seed)
-    texts = data.sample_reviews(n, seed=seed) + data.sample_stories(5, seed=seed)
+    texts = grammar.sample_reviews(n, seed=seed) + grammar.sample_stories(5, seed=seed)
     broken = []
     for text in texts[:20]:
         tokens = text.split()
@@ -148,20 +133,20 @@ def test_gold_reward_orders_hand_written_reviews():
     assert r_neg < not_good < r_neu < not_boring < r_pos
     # more praise pays, but saturates below 1
     glowing = "the film was truly brilliant and very moving . i adored the script ."
-    assert data.is_grammatical(glowing)
+    assert grammar.is_grammatical(glowing)
     assert r_pos < float(gold_reward([glowing])) < 1.0
 
 
 def test_gold_reward_punishes_broken_and_salad_text():
     salad = "great amazing superb brilliant perfect wonderful masterpiece"
-    assert not data.is_grammatical(salad)
+    assert not grammar.is_grammatical(salad)
     unfinished = "the film was truly brilliant and"
     scores = gold_reward([salad, unfinished, "", "the film was okay .", "the film was good ."]).tolist()
     assert scores[0] < 0 < scores[3]  # seven glowing words, yet below a dull complete review
     assert scores[1] < 0  # a cut-off response loses to a dull complete one
     assert scores[2] == -1.0
     assert max(scores[:3]) < scores[3] < scores[4]
-    positive_reviews = [r for r in data.sample_reviews(300, seed=2) if sum(data.token_sentiment(r.split())) > 0]
+    positive_reviews = [r for r in grammar.sample_reviews(300, seed=2) if sum(grammar.token_sentiment(r.split())) > 0]
     beaten_by = float((gold_reward(positive_reviews) > scores[0]).float().mean())
     assert beaten_by > 0.95  # nearly every fluent positive review scores higher (a few lose to repetition)
 
@@ -170,7 +155,7 @@ def test_gold_reward_punishes_repetition():
     once = "the film was great ."
     twice = "the film was great . the film was great ."
     thrice = "the film was great . the film was great . the film was great ."
-    assert all(map(data.is_grammatical, [once, twice, thrice]))
+    assert all(map(grammar.is_grammatical, [once, twice, thrice]))
     r1, r2, r3 = gold_reward([once, twice, thrice]).tolist()
     assert r1 > r2 and r1 > r3
     assert gold_reward_terms(twice)["repetition"] == pytest.approx(-4 / 9)  # 4 of 9 bigrams seen before
@@ -179,7 +164,7 @@ def test_gold_reward_punishes_repetition():
 def test_best_reachable_gold_reward_is_near_one():
     best = best_reachable_gold_reward()
     assert 0.95 < best < 1.0
-    assert float(gold_reward(data.sample_reviews(2000, seed=5)).max()) <= best + 0.01
+    assert float(gold_reward(grammar.sample_reviews(2000, seed=5)).max()) <= best + 0.01
 
 
 # ---------------------------------------------------------------------------
@@ -198,7 +183,7 @@ def test_token_rewards_hand_case():
     # tokens: the film was not good . great  ("great" cannot start the next sentence)
     text = "the film was not good . great"
     r = gold_token_rewards([text], num_tokens=9)[0]
-    k = data.grammatical_prefix_length(text.split())
+    k = grammar.grammatical_prefix_length(text.split())
     assert k == 6  # "great" cannot start a sentence
     # potential-based shaping: each token earns the change it makes to tanh(S/2) of the prefix
     expected = torch.zeros(9)
@@ -247,7 +232,7 @@ def test_response_token_rewards_align_with_responses():
     T = 8
     r = gold_response_token_rewards(prompts, responses, num_tokens=T)  # (B, T)
     full = [f"{p} {x}".strip() for p, x in zip(prompts, responses)]
-    assert all(map(data.is_grammatical, full[:2] + full[3:]))
+    assert all(map(grammar.is_grammatical, full[:2] + full[3:]))
     assert r.shape == (5, T)
     assert_close(r.double().sum(1), gold_reward(full).double(), atol=1e-6, rtol=0)
     # "clever . i loved it .": clever (position 0) raises tanh(S/2) from 0 to tanh(0.3), loved (3) to tanh(0.75)
@@ -341,7 +326,7 @@ def test_ranking_agreement_hand_cases_and_naive_loop():
 
 
 def tiny_dataset(n=4):
-    texts = data.sample_reviews(2 * n, seed=3)
+    texts = grammar.sample_reviews(2 * n, seed=3)
     scores = gold_reward(texts)
     return PreferenceDataset(["p"] * n, texts[:n], texts[n:], scores[:n], scores[n:])
 
@@ -368,7 +353,7 @@ def test_preference_dataset_checks_and_splits():
 
 def test_make_preference_dataset(tiny):
     model, tokenizer = tiny
-    prompts = data.review_prompts(8, seed=0)
+    prompts = grammar.review_prompts(8, seed=0)
     ds = make_preference_dataset(model, tokenizer, prompts, n_pairs=12, seed=0)
     assert len(ds) == 12 and ds.groups == sorted(set(ds.groups))  # two responses: one pair per prompt
     assert all(c != r for c, r in zip(ds.chosen, ds.rejected))
@@ -381,7 +366,7 @@ def test_make_preference_dataset(tiny):
 
 def test_make_preference_dataset_compares_every_pair_of_k_responses(tiny):
     model, tokenizer = tiny
-    prompts = data.review_prompts(6, seed=2)
+    prompts = grammar.review_prompts(6, seed=2)
     ds = make_preference_dataset(model, tokenizer, prompts, seed=0, responses_per_prompt=4)  # every prompt once
     assert ds.num_groups <= 6 and len(ds) > 6  # more than one pair per prompt
     for group in set(ds.groups):
@@ -422,7 +407,7 @@ def test_reward_model_save_and_load_round_trip(reward_model, tmp_path):
     rm.save_pretrained(tmp_path)
     tokenizer.save_pretrained(tmp_path)
     loaded, loaded_tokenizer = load_reward_model(tmp_path, seed=123)  # the saved head wins over the seed
-    texts = data.sample_reviews(5, seed=0)
+    texts = grammar.sample_reviews(5, seed=0)
     assert_close(reward_scores(loaded, loaded_tokenizer, texts), reward_scores(rm, tokenizer, texts))
 
 
@@ -447,7 +432,7 @@ def test_train_reward_model_rejects_empty_data_and_nan(reward_model):
 
 def test_pair_rewards_score_each_text_once(reward_model):
     rm, tokenizer = reward_model
-    texts = data.sample_reviews(4, seed=9)
+    texts = grammar.sample_reviews(4, seed=9)
     ds = PreferenceDataset(["p"] * 3, [texts[0], texts[0], texts[1]], [texts[1], texts[2], texts[3]],
                            torch.zeros(3), torch.zeros(3), groups=[0, 0, 0])
     chosen_rewards, rejected_rewards = pair_rewards(rm, tokenizer, ds)
@@ -519,7 +504,7 @@ def test_notebook_02_trains_the_shipped_recipe():
     assert (constants["N_PROMPTS"], constants["RESPONSES_PER_PROMPT"], constants["TRAIN_FRAC"]) == \
         (r["n_prompts"], r["responses_per_prompt"], r["train_frac"])
     assert (constants["NUM_EPOCHS"], constants["LR"], constants["BATCH_SIZE"]) == (r["num_epochs"], r["lr"], r["batch_size"])
-    assert f"data.review_prompts(N_PROMPTS, seed={r['prompt_seed']}), seed={r['data_seed']}, beta=BETA" in source
+    assert f"grammar.review_prompts(N_PROMPTS, seed={r['prompt_seed']}), seed={r['data_seed']}, beta=BETA" in source
     assert f"batch_size=BATCH_SIZE, seed={r['seed']}" in source and "BETA = reward_model.ANNOTATOR_BETA" in source
     # the reproduction claims, with the bands measured above
     assert f"shipped_figures[\"heldout_accuracy\"], -{ACCURACY_ATOL}, {ACCURACY_ATOL})" in source
@@ -532,7 +517,7 @@ def test_reproduce_trained_reward_model_saves_what_it_trained(tiny, tmp_path):
     """The code path of `rlcourse train-reward-model` on a small split: the saved model is the one
     trained, recipe.json holds its figures (the full recipe runs in notebook 02)."""
     model, tokenizer = tiny
-    pairs = reward_model_module.make_preference_dataset(model, tokenizer, data.review_prompts(6, seed=3), seed=0,
+    pairs = reward_model_module.make_preference_dataset(model, tokenizer, grammar.review_prompts(6, seed=3), seed=0,
                                                         responses_per_prompt=4, max_new_tokens=8)
     train, held_out = pairs.split(0.5)
     rm, rm_tokenizer, figures = reward_model_module.reproduce_trained_reward_model(out_dir=tmp_path, progress=False,

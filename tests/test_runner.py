@@ -10,7 +10,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from rlcourse import cli, runner
+from rlcourse import cli
+from rlcourse.classroom import runner
 
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 
@@ -77,7 +78,7 @@ def test_malformed_notebooks_are_failed_rows_not_a_crash(tmp_path):
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
     """A tiny course: one passing notebook (with an expected error and a 300 MiB string), one
-    failing, one minimal; run once with rlcourse.runner, sources' bytes recorded before."""
+    failing, one minimal; run once with rlcourse.classroom.runner, sources' bytes recorded before."""
     root = tmp_path_factory.mktemp("course")
     sources = [
         write_notebook(root / "notebooks" / "02_fails.ipynb",

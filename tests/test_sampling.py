@@ -1,4 +1,4 @@
-"""The decoding loop (rlcourse.sampling) against the Hugging Face forward and the model's own distribution.
+"""The decoding loop (rlcourse.model.sampling) against the Hugging Face forward and the model's own distribution.
 
 Same seed need not give the same tokens as ``model.generate``; what must hold is that every
 step's logits are the model's (the forward over the whole sequence), that the log-probs the
@@ -12,11 +12,12 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from rlcourse import data, policy, sampling
+from rlcourse.model import policy, sampling
+from rlcourse.world import grammar
 
 
 def _batch(tokenizer, n=16, seed=3):
-    prompts = data.review_prompts(n, seed=seed)
+    prompts = grammar.review_prompts(n, seed=seed)
     prompts[0] = "the"  # very different prompt lengths: real left padding
     enc = tokenizer(prompts, return_tensors="pt", padding=True)
     assert (enc["attention_mask"] == 0).any()
@@ -53,7 +54,7 @@ def test_every_step_logits_equal_the_full_forward(tiny, fast):
 
 def test_generate_logprobs_match_a_full_forward_recompute(tiny):
     model, tokenizer = tiny
-    gen = policy.generate(model, tokenizer, data.story_prompts(12, seed=2), max_new_tokens=30,
+    gen = policy.generate(model, tokenizer, grammar.story_prompts(12, seed=2), max_new_tokens=30,
                           generator=torch.Generator().manual_seed(4))
     with torch.no_grad():
         logits = policy.response_logits(model, gen.input_ids, gen.attention_mask, gen.response_ids.shape[1])

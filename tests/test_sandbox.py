@@ -35,7 +35,7 @@ def attacks(tmp_path: Path, port: int) -> dict[str, tuple[str, str]]:
                     "__builtins__, '__import__') else __builtins__['__imp' + 'ort__']\n"
                     "    return importer('rlcourse.adv' + 'antages', fromlist=['x']).gae(rewards, values, mask, gamma, lam)"),
         "sysmodules": ("hw3.gae", GAE + "    import torch\n    modules = getattr(torch, 'sy' + 's').modules\n"
-                       "    return modules['rlcourse.advantages'].gae(rewards, values, mask, gamma, lam)"),
+                       "    return modules['rlcourse.rl.advantages'].gae(rewards, values, mask, gamma, lam)"),
         "closures": ("hw3.gae", GAE + "    import gc\n    found = [f for f in gc.get_objects() if callable(f) and getattr(f, '__name__', '') == 'gae'"
                      " and str(getattr(f, '__module__', '')).startswith('rlcourse')]\n"
                      "    for f in list(found):\n        found += [c.cell_contents for c in (getattr(f, '__clo' + 'sure__') or ())]\n"

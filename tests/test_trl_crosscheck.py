@@ -17,8 +17,10 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from rlcourse import advantages as adv
-from rlcourse import data, losses, policy, rewards
+from rlcourse.rl import advantages as adv
+from rlcourse.model import policy
+from rlcourse.rl import losses
+from rlcourse.world import grammar, rewards
 
 G = 4  # generations per prompt
 T = 12  # max completion length
@@ -26,7 +28,7 @@ T = 12  # max completion length
 
 def _prompts_of_different_lengths(tokenizer) -> list[str]:
     """Two review prompts whose token counts differ, so the shorter one is left-padded."""
-    prompts = data.review_prompts(50, seed=0)
+    prompts = grammar.review_prompts(50, seed=0)
     lengths = {p: len(tokenizer(p)["input_ids"]) for p in prompts}
     short = min(prompts, key=lengths.get)
     long = max(prompts, key=lengths.get)

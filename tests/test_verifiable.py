@@ -8,8 +8,11 @@ import math
 import pytest
 import torch
 
-from rlcourse import advantages as adv
-from rlcourse import arith, losses, loops, models, policy
+from rlcourse.rl import advantages as adv
+from rlcourse.model import loading, policy
+from rlcourse.reward import verifiers
+from rlcourse.rl import loops, losses
+from rlcourse.world import arith
 
 
 def ragged(seed: int, B: int = 5, T: int = 7):
@@ -122,7 +125,7 @@ def test_process_supervision_advantages_match_the_papers_definition(seed):
 
 @pytest.fixture(scope="module")
 def math_policy():
-    return models.load_math_policy()
+    return loading.load_math_policy()
 
 
 def generation_of(tokenizer, prompts, responses, T=12):
@@ -141,7 +144,7 @@ def test_step_rewards_land_on_each_steps_last_token(math_policy):
     responses = ["4 + 3 = 8 ; 8 - 2 = 6 ; answer 6",  # a slip in step 1, carried on correctly
                  "4 + 3 = 7 ; 7 - 2 = 5",  # right steps, no answer
                  "4 + 3 = 7 ; 7 - 2 = 5 ; answer 5"]
-    rewards, ends = loops.arith_step_rewards(generation_of(tokenizer, prompts, responses, T=16), tokenizer)
+    rewards, ends = verifiers.arith_step_rewards(generation_of(tokenizer, prompts, responses, T=16), tokenizer)
     # words 0-4 "4 + 3 = 8", 5 ";", 6-10 "8 - 2 = 6", 11 ";", 12-13 "answer 6", then EOS at 14
     assert ends[0].nonzero().flatten().tolist() == [4, 10, 13]
     assert rewards[0, [4, 10, 13]].tolist() == [0.0, 1.0, 1.0]
@@ -178,7 +181,7 @@ def test_arith_options_are_refused_where_they_cannot_apply():
 
 # ----------------------------------------------------------------------------- learned verifiers, best-of-N
 
-from rlcourse import verifiers  # noqa: E402
+from rlcourse.reward import verifiers  # noqa: E402
 
 
 def handmade_samples():

@@ -1,5 +1,5 @@
 """``pip install rlcourse``, offline: build the sdist and the wheel from this checkout as
-``python -m rlcourse.shipping`` does, install the wheel into a fresh virtual environment outside
+``python -m rlcourse.classroom.shipping`` does, install the wheel into a fresh virtual environment outside
 the repository, and use it from another folder as a student would: load the tiny policy, train
 one RLOO step, load the shipped reward model, run the console script and copy the notebooks out.
 
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from rlcourse import shipping
+from rlcourse.classroom import shipping
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
@@ -34,7 +34,8 @@ pytestmark = pytest.mark.slow
 # what a student runs after `pip install rlcourse`, from a folder of their own; prints one JSON line
 STUDENT = """
 import json, rlcourse
-from rlcourse import loops, reward_model
+from rlcourse.reward import reward_model
+from rlcourse.rl import loops
 model, tokenizer = rlcourse.load_policy()
 result = loops.train(loops.RLOOConfig(num_steps=1, num_prompts=2, group_size=2, max_new_tokens=8), progress=False)
 rm, rm_tokenizer = reward_model.load_trained_reward_model()

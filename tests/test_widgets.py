@@ -4,7 +4,8 @@ import math
 
 import torch
 
-from rlcourse import policy, widgets
+from rlcourse.classroom import widgets
+from rlcourse.model import policy
 
 
 def test_distribution_matches_temperature_and_top_k_by_hand(tiny):

@@ -221,12 +221,13 @@ def write_course(template: Template, inputs: Path) -> None:
     """``inputs/course.json``: the plain data the kernel's stubs of ``rlcourse`` hand out."""
     import dataclasses
 
-    from rlcourse import loops, models
+    from rlcourse.model import loading
+    from rlcourse.rl import loops
 
     configs = {name: {f.name: f.default for f in dataclasses.fields(cls)}
                for name, cls in vars(loops).items()
                if isinstance(cls, type) and issubclass(cls, loops.LoopConfig) and dataclasses.is_dataclass(cls)}
-    course = {"policy_path": str(models.DEFAULT_MODEL_PATH), "loops": configs}
+    course = {"policy_path": str(loading.DEFAULT_MODEL_PATH), "loops": configs}
     if any(spec.homework_of(ex) == "hw2" for ex in template.points):
         pairs = spec.training_pairs()
         course["training_pairs"] = {"prompts": pairs.prompts, "chosen": pairs.chosen, "rejected": pairs.rejected,

@@ -65,9 +65,9 @@ def grade_one(template_path: str, submission: str, seed: int, limits: Limits, ve
 
 
 def _grade_one(template_path: str, submission: str, seed: int, limits: Limits, version: str) -> tuple[list[dict], str]:
-    from rlcourse import utils
+    from rlcourse.model import runtime
 
-    utils.quiet()  # in a pool worker too: no library progress bars between the grader's own
+    runtime.quiet()  # in a pool worker too: no library progress bars between the grader's own
     template = Template.load(Path(template_path))
     path = Path(submission)
     student = path.stem

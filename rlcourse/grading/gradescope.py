@@ -30,7 +30,7 @@ import zipfile
 from pathlib import Path
 
 from rlcourse.grading.submission import Template
-from rlcourse.shipping import build_wheel, check_wheel, checkout  # the one way the course's wheel is built
+from rlcourse.classroom.shipping import build_wheel, check_wheel, checkout  # the one way the course's wheel is built
 
 # the results' visibility values Gradescope documents (top level and per test)
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
@@ -161,10 +161,10 @@ def not_graded(points: dict[str, float], reason: str, visibility: str, seconds: 
 
 def _grade(template: Path, submission: Path, sandbox: bool) -> tuple[list[dict], str]:
     """``rlcourse grade`` on one file (fresh secret seed): its rows and feedback Markdown."""
-    from rlcourse import utils
+    from rlcourse.model import runtime
     from rlcourse.grading.grader import Limits, grade
 
-    utils.quiet()
+    runtime.quiet()
     with tempfile.TemporaryDirectory(prefix="rlcourse-gradescope-") as out:
         rows = grade(template, [submission], out, jobs=1, limits=Limits(sandbox=sandbox), progress=False)
         feedback = (Path(out) / "feedback" / f"{submission.stem}.md").read_text(encoding="utf-8")

@@ -45,7 +45,7 @@ def load_course(workdir: str) -> None:
 
 
 def install_stubs(workdir: str) -> None:
-    """Give ``import rlcourse`` (and ``rlcourse.grading``, ``rlcourse.loops``) the few plain things
+    """Give ``import rlcourse`` (and ``rlcourse.grading``, ``rlcourse.rl.loops``) the few plain things
     the template's given cells use, so the real package (and its references) never loads here.
 
     Each stand-in rebuilds what the package function it replaces returns, from the same files
@@ -62,14 +62,16 @@ def install_stubs(workdir: str) -> None:
     grading.check = lambda *args, **kwargs: None
     grading.spec = types.ModuleType("rlcourse.grading.spec")
     grading.spec.training_pairs = _training_pairs
-    loops = types.ModuleType("rlcourse.loops")
-    course.grading, course.loops = grading, loops
+    rl = types.ModuleType("rlcourse.rl")
+    rl.__path__ = []  # a package, so `from rlcourse.rl import loops` finds the stub below
+    loops = types.ModuleType("rlcourse.rl.loops")
+    course.grading, course.rl, rl.loops = grading, rl, loops
     sys.modules.update({"rlcourse": course, "rlcourse.grading": grading, "rlcourse.grading.spec": grading.spec,
-                        "rlcourse.loops": loops})
+                        "rlcourse.rl": rl, "rlcourse.rl.loops": loops})
     for name, fields in _COURSE.get("loops", {}).items():
         setattr(loops, name, dataclasses.make_dataclass(
             name, [(f, type(d), dataclasses.field(default=d)) for f, d in fields.items()], frozen=True,
-            namespace={"__module__": "rlcourse.loops"}))
+            namespace={"__module__": "rlcourse.rl.loops"}))
 
 
 def _set_seed(seed: int = 0, threads: int | None = None) -> torch.Generator:
@@ -104,7 +106,7 @@ def _policy():
 
 
 def _reward_model():
-    """A reward model as ``rlcourse.reward_model.load_reward_model(seed=0)`` builds it."""
+    """A reward model as ``rlcourse.reward.reward_model.load_reward_model(seed=0)`` builds it."""
     from transformers import AutoModelForSequenceClassification
 
     tokenizer = _tokenizer()

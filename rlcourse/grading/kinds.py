@@ -77,7 +77,7 @@ def one_thread():
 
 def held_out_accuracy(rm, tokenizer, seed: int, n_pairs: int = 200) -> float:
     """Share of gold-ordered held-out pairs (|Δ gold| > 0.2) that ``rm`` ranks like the gold reward."""
-    from rlcourse import reward_model
+    from rlcourse.reward import reward_model
 
     pairs = spec.preference_pairs(n_pairs, seed=seed + 1, beta=None, min_gap=0.2)
     chosen = reward_model.reward_scores(rm, tokenizer, pairs.chosen)  # (N,)
@@ -87,8 +87,8 @@ def held_out_accuracy(rm, tokenizer, seed: int, n_pairs: int = 200) -> float:
 
 def policy_outcome(model, tokenizer, seed: int) -> dict:
     """Gold reward and KL to the shipped model of ``model`` on 100 held-out prompts drawn from ``seed``."""
-    from rlcourse import loops
-    from rlcourse.models import load_policy
+    from rlcourse.rl import loops
+    from rlcourse.model.loading import load_policy
 
     ref_model, _ = load_policy()
     result = loops.evaluate(model, tokenizer, ref_model=ref_model, num_prompts=100, max_new_tokens=24, seed=seed)
@@ -98,7 +98,7 @@ def policy_outcome(model, tokenizer, seed: int) -> dict:
 def policy_config(data):
     """The real loops config from plain data (class name and fields); ValueError with one sentence when it
     is not a loops config within the budget. The grader trains from it; the check cell checks the same."""
-    from rlcourse import loops
+    from rlcourse.rl import loops
 
     if not isinstance(data, dict) or not isinstance(data.get("fields"), dict):
         raise ValueError("make_config() did not return a loops config")
@@ -310,7 +310,7 @@ class TrainRewardModel(Kind):
     def verdict(self, ex, prepared, outputs, seed):
         from safetensors.torch import load_model
 
-        from rlcourse import reward_model
+        from rlcourse.reward import reward_model
 
         path = outputs / f"{ex.id}.safetensors"
         if not path.is_file():
@@ -322,7 +322,7 @@ class TrainRewardModel(Kind):
         return float(ok), f"held-out accuracy {accuracy:.2f} ({'≥' if ok else '<'} {spec.RM_ACCURACY:.2f} needed)"
 
     def check(self, ex, fn):
-        from rlcourse import reward_model
+        from rlcourse.reward import reward_model
 
         rm, tokenizer = reward_model.load_reward_model(seed=0)
         with one_thread():
@@ -352,7 +352,7 @@ class TrainPolicy(Kind):
         return float(ok), figures + " on hidden prompts"
 
     def check(self, ex, fn):
-        from rlcourse import loops
+        from rlcourse.rl import loops
 
         config = fn()
         if not isinstance(config, loops.LoopConfig):
@@ -366,7 +366,7 @@ class TrainPolicy(Kind):
 
     @staticmethod
     def _train_and_measure(config, seed: int) -> tuple[bool, str]:
-        from rlcourse import loops
+        from rlcourse.rl import loops
 
         with one_thread():
             result = loops.train(config, device="cpu", progress=False)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from rlcourse.masked import check_float, check_number
+from rlcourse.rl.masked import check_float, check_number
 
 
 def sampling_distribution(logits: torch.Tensor, temperature: float, top_k: int) -> torch.Tensor:
@@ -42,7 +42,7 @@ def sampling_distribution(logits: torch.Tensor, temperature: float, top_k: int) 
 
 def count_weights_and_biases(model: torch.nn.Module) -> tuple[int, int]:
     """``(weights, biases)``: how many trainable numbers of θ are weights and how many biases."""
-    from rlcourse.models import count_parameters
+    from rlcourse.model.loading import count_parameters
 
     counts = count_parameters(model)
     return counts["weights"], counts["biases"]
@@ -51,13 +51,13 @@ def count_weights_and_biases(model: torch.nn.Module) -> tuple[int, int]:
 def is_correct(prompt: str, response: str) -> bool:
     """The verifier of the arithmetic world, on texts: does ``response`` end with the value of the problem ``prompt``?
 
-    :func:`rlcourse.arith.is_correct` of ``Problem.from_text(prompt)`` (the outcome reward: the
+    :func:`rlcourse.world.arith.is_correct` of ``Problem.from_text(prompt)`` (the outcome reward: the
     final ``answer n`` only, steps not looked at).
 
     Example:
         >>> is_correct("4 + 3 - 2 =", "answer 5"), is_correct("4 + 3 - 2 =", "4 + 3 = 7 ; 7 - 2 = 5 ; answer 5 ;")
         (True, False)
     """
-    from rlcourse import arith
+    from rlcourse.world import arith
 
     return arith.is_correct(arith.Problem.from_text(prompt), response)

@@ -21,7 +21,11 @@ from typing import Any, Callable
 
 import torch
 
-from rlcourse import advantages, arith, loops, losses, policy, quiz, reward_model, rewards
+from rlcourse.classroom import quiz, quizbank
+from rlcourse.model import policy
+from rlcourse.reward import reward_model
+from rlcourse.rl import advantages, loops, losses
+from rlcourse.world import arith, rewards
 from rlcourse.grading import references
 from rlcourse.grading.kernel import as_arrays, build_llama  # one definition, shared with the kernel's harness
 
@@ -326,14 +330,14 @@ def _aggregate_cases(g, public):
 # The questions and their hashed answers live in the package's quiz bank (rlcourse/assets/quizzes.json),
 # built by `rlcourse build-quizzes` from the instructor's solutions/quizzes.py; nothing here shows an answer.
 # Answers are option texts (a list of texts for an ordering, a dict for a matching), never positions.
-QUIZZES: dict[str, list[quiz.Question]] = {hw: quiz.homework_quiz(hw).questions for hw in ("hw1", "hw2", "hw3", "hw4", "hw5")}
+QUIZZES: dict[str, list[quiz.Question]] = {hw: quizbank.homework_quiz(hw).questions for hw in ("hw1", "hw2", "hw3", "hw4", "hw5")}
 
 
 def quiz_for(homework: str) -> quiz.Quiz:
     """A fresh widget quiz for ``"hw1"`` … ``"hw5"`` (questions keyed "q1", "q2", …)."""
     if homework not in QUIZZES:
         raise ValueError(f"unknown homework {homework!r}; expected one of {sorted(QUIZZES)}.")
-    return quiz.homework_quiz(homework)
+    return quizbank.homework_quiz(homework)
 
 
 # ----------------------------------------------------------------------------- training data (public)
@@ -350,9 +354,9 @@ def preference_pairs(n_pairs: int, seed: int, beta: float | None = reward_model.
     Cheap (no model sampling): the homework trains a reward model in seconds. With
     ``min_gap`` only pairs whose gold rewards differ by more than it are kept.
     """
-    from rlcourse import data
+    from rlcourse.world import grammar
 
-    texts = data.sample_reviews(6 * n_pairs, seed=seed)
+    texts = grammar.sample_reviews(6 * n_pairs, seed=seed)
     gold = rewards.gold_reward(texts)  # (2N',)
     a, b, ga, gb = texts[0::2], texts[1::2], gold[0::2], gold[1::2]
     keep = [i for i in range(len(a)) if a[i] != b[i] and abs(float(ga[i] - gb[i])) > min_gap][:n_pairs]
@@ -439,7 +443,7 @@ EXERCISES: dict[str, Exercise] = {e.id: e for e in [
     Exercise("hw4.train", "make_config", "train_policy",
              "change one field at a time from a loops config: gold reward too low → more steps or a larger lr; "
              "KL too high → a larger kl_coef or a smaller lr; short responses and small batches keep it fast.",
-             allowed_imports=("rlcourse.loops",), time_limit=240.0, threshold=POLICY_TARGET),
+             allowed_imports=("rlcourse.rl.loops",), time_limit=240.0, threshold=POLICY_TARGET),
     Exercise("hw4.quiz", "quiz_answers", "quiz", "re-read lecture notebook 04, try each question in the widget (Check), and copy option texts exactly."),
     Exercise("hw5.pass_at_k", "pass_at_k", "function",
              "pass@k is 1 minus the chance that k samples drawn without replacement from the n are all wrong, "
@@ -485,7 +489,7 @@ def draw_cases(ex: Exercise, seed: int, public: bool) -> list[dict]:
 def build_model(arg: ModelArg):
     """Build a model argument (the same code runs in the student's kernel and in the grader)."""
     if arg.config is None:
-        from rlcourse.models import load_policy
+        from rlcourse.model.loading import load_policy
 
         return load_policy()[0].eval()
     return build_llama(arg.config)

@@ -1,10 +1,10 @@
 """Static check of an answer cell: no credit for calling the reference or reaching around the sandbox.
 
-The package holds the reference answer of every exercise (``rlcourse.policy.token_logprobs``
+The package holds the reference answer of every exercise (``rlcourse.model.policy.token_logprobs``
 …), so an answer could simply call it. The grader parses each answer cell (``ast``) and
 flags, for that exercise only:
 
-- an import outside a short allow-list (torch, math, numpy, …; ``rlcourse.loops`` where the
+- an import outside a short allow-list (torch, math, numpy, …; ``rlcourse.rl.loops`` where the
   exercise is to configure it), and any use of the name ``rlcourse``;
 - any use of the exercise's reference names through an attribute (``policy.token_logprobs``)
   or an import;
@@ -45,8 +45,8 @@ def answer_problems(source: str, ex: Exercise) -> list[str]:
     for node in ast.walk(tree):
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             modules = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
-            if isinstance(node, ast.ImportFrom) and node.module == "rlcourse":
-                modules = [f"rlcourse.{a.name}" for a in node.names]
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "rlcourse":
+                modules = [f"{node.module}.{a.name}" for a in node.names]  # `from rlcourse.rl import loops`
             for module in modules:
                 if not any(module == a or module.startswith(a + ".") for a in allowed):
                     problems.append(f"imports {module}, and answers may import only {', '.join(allowed)}")
@@ -54,7 +54,7 @@ def answer_problems(source: str, ex: Exercise) -> list[str]:
                 if alias.name in ex.forbidden or alias.name == "*":
                     problems.append(f"imports {alias.name}, the reference answer of this exercise")
         elif isinstance(node, ast.Name) and node.id in FORBIDDEN_NAMES:
-            if node.id == "rlcourse" and "rlcourse.loops" in allowed and _is_loops_access(tree, node):
+            if node.id == "rlcourse" and "rlcourse.rl.loops" in allowed and _is_loops_access(tree, node):
                 continue
             problems.append(f"uses {node.id}, which answers may not use")
         elif isinstance(node, ast.Attribute):
@@ -66,8 +66,9 @@ def answer_problems(source: str, ex: Exercise) -> list[str]:
 
 
 def _is_loops_access(tree: ast.AST, name: ast.Name) -> bool:
-    """True when ``name`` (rlcourse) appears only as ``rlcourse.loops``."""
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute) and node.value is name:
-            return node.attr == "loops"
-    return False
+    """True when ``name`` (rlcourse) appears only as ``rlcourse.rl.loops``."""
+    parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+    rl = parents.get(name)
+    loops = parents.get(rl)
+    return (isinstance(rl, ast.Attribute) and rl.value is name and rl.attr == "rl"
+            and isinstance(loops, ast.Attribute) and loops.value is rl and loops.attr == "loops")

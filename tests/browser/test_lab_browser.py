@@ -23,7 +23,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from rlcourse import quizbank
+from rlcourse.classroom import quizbank
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "rlcourse-browser-test"

@@ -14,7 +14,8 @@ from typing import Any
 import ipywidgets as widgets
 import torch
 
-from rlcourse import data, policy
+from rlcourse.model import policy
+from rlcourse.world import grammar
 
 
 def next_token_distribution(model, tokenizer, prompt: str, temperature: float, top_k: int) -> torch.Tensor:
@@ -44,7 +45,7 @@ class SamplingExplorer:
     def __init__(self, model, tokenizer, prompts=None, num_samples: int = 4, max_new_tokens: int = 24,
                  num_bars: int = 10, seed: int = 0):
         self.model, self.tokenizer = model, tokenizer
-        self.prompts = list(prompts or data.REVIEW_PROMPTS[:8])
+        self.prompts = list(prompts or grammar.REVIEW_PROMPTS[:8])
         self.num_samples, self.max_new_tokens, self.num_bars, self.seed = num_samples, max_new_tokens, num_bars, seed
         self.prompt = widgets.Dropdown(options=self.prompts, value=self.prompts[0], description="prompt")
         self.temperature = widgets.FloatSlider(value=1.0, min=0.0, max=2.0, step=0.1, description="temperature",

@@ -9,7 +9,7 @@ the lecture notebooks and exercises as two data-only packages, ``rlcourse.course
 
 Build both offline, as ``python -m build`` would (the sdist first, then the wheel from it)::
 
-    .venv/bin/python -m rlcourse.shipping dist/
+    .venv/bin/python -m rlcourse.classroom.shipping dist/
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parent
+PACKAGE = Path(__file__).resolve().parents[1]  # .../rlcourse
 # the course folders that ship, in the order a student meets them; solutions/ never does
 COURSE_FOLDERS = ("notebooks", "exercises")
 # files every wheel must carry: the grader's harness and sandbox launcher, the models the kernels load
@@ -123,7 +123,7 @@ def copy_notebooks(dest: str | Path, force: bool = False) -> dict[str, list[Path
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m rlcourse.shipping OUT``: the sdist, then the wheel built from it, into OUT."""
+    """``python -m rlcourse.classroom.shipping OUT``: the sdist, then the wheel built from it, into OUT."""
     out = Path((argv if argv is not None else sys.argv[1:] or ["dist"])[0])
     sdist = build_sdist(out)
     wheel = build_wheel(out, sdist)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from rlcourse.masked import check_float, check_like, check_mask, check_number, masked_mean, masked_var
+from rlcourse.rl.masked import check_float, check_like, check_mask, check_number, masked_mean, masked_var
 
 __all__ = [
     "AGGREGATIONS",
@@ -101,7 +101,7 @@ def reinforce_loss(logprobs: torch.Tensor, advantages: torch.Tensor, mask: torch
     ``L = −Σ_{b,t} A_{b,t} log π(a_t|s_t) m_{b,t} / Σ_{b,t} m_{b,t}`` (token-level mean,
     see the module docstring), whose gradient is the policy-gradient estimate
     ``−E[A ∇ log π(a|s)]``. ``A`` is a constant: a return, or a return minus a baseline
-    (:func:`rlcourse.advantages.batch_baseline_advantages`, ``group_advantages``,
+    (:func:`rlcourse.rl.advantages.batch_baseline_advantages`, ``group_advantages``,
     ``leave_one_out_advantages``).
 
     Args:
@@ -217,7 +217,7 @@ def value_loss(
     Args:
         values: ``(B, T)`` critic outputs ``V_t`` (with gradient).
         old_values: ``(B, T)`` values at sampling time (constant).
-        returns: ``(B, T)`` targets ``R_t``, e.g. from :func:`rlcourse.advantages.gae` (constant).
+        returns: ``(B, T)`` targets ``R_t``, e.g. from :func:`rlcourse.rl.advantages.gae` (constant).
         mask: ``(B, T)``, 1 on response tokens.
         clip_eps: ``ε`` > 0, or ``None`` for the plain squared error.
 

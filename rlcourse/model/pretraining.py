@@ -1,24 +1,15 @@
-"""The course's tiny pretrained policy, and the loader that also takes any Hugging Face model.
+"""Pretraining that reproduces the course's shipped models: tiny-gpt and tiny-math.
 
-The tiny model is a real ``transformers`` Llama (rotary positions, attention and MLP
-biases switched on, so θ really is "every weight and bias") with a word-level tokenizer over
-the grammar of :mod:`rlcourse.data`. Its weights ship in ``rlcourse/assets/tiny-gpt/`` in
-Hugging Face format, so the same ``from_pretrained`` call loads it, ``gpt2`` or a SmolLM.
-
-Why Llama and not GPT-2: GPT-2 adds *absolute* position embeddings, so in a left-padded
-batch every token sits at a shifted position unless ``position_ids`` are passed, and
-recomputed log-probs silently differ from those seen while sampling. Rotary embeddings only
-see *relative* positions, so left padding changes nothing.
-
-A second shipped model, ``assets/tiny-math/`` (:func:`load_math_policy`), has the same
-architecture over the arithmetic vocabulary of :mod:`rlcourse.arith`, for verifiable rewards;
-:func:`pretrain_math` (``rlcourse pretrain-math``) reproduces it with the same training loop,
-:func:`fit_causal_lm`.
-
-``pretrain()`` (also ``rlcourse pretrain``) reproduces the shipped model; ``benchmarks/pretrain.py``
-re-runs the whole recipe (minutes) and compares its validation loss, while
-``pretrain(stop_after=LOSS_CURVE_STEPS)`` re-runs only the first steps, whose loss curve
+``pretrain()`` (also ``rlcourse pretrain``) reproduces ``assets/tiny-gpt``: next-token
+cross-entropy on a fresh batch of the grammar's texts (:mod:`rlcourse.world.grammar`) every step.
+``benchmarks/pretrain.py`` re-runs the whole recipe (minutes) and compares its validation loss,
+while ``pretrain(stop_after=LOSS_CURVE_STEPS)`` re-runs only the first steps, whose loss curve
 ``training_stats.json`` records (the tests compare it, in seconds).
+
+:func:`pretrain_math` (``rlcourse pretrain-math``) reproduces ``assets/tiny-math`` with the same
+training loop, :func:`fit_causal_lm`, on worked solutions of :mod:`rlcourse.world.arith`, and
+reports its held-out pass@k on the model card. Each writes a model card that states corpus, size,
+steps, final loss and the command that reproduces it.
 """
 
 from __future__ import annotations
@@ -31,200 +22,15 @@ import time
 from pathlib import Path
 
 import torch
-from transformers import (
-    AutoModelForCausalLM,
-    AutoTokenizer,
-    GenerationConfig,
-    LlamaConfig,
-    LlamaForCausalLM,
-    PreTrainedTokenizerFast,
-    get_cosine_schedule_with_warmup,
-)
+from transformers import LlamaForCausalLM, get_cosine_schedule_with_warmup
 
-from rlcourse import arith, data
-from rlcourse.utils import check, progress_bar, quiet_loading
+from rlcourse.model import math_eval
+from rlcourse.model.loading import (DEFAULT_MODEL_PATH, MATH_MODEL_PATH, build_config, build_math_tokenizer,
+                                    build_tokenizer, count_parameters, generation_config)
+from rlcourse.utils import check, progress_bar
+from rlcourse.world import arith, grammar
 
-DEFAULT_MODEL_PATH = Path(__file__).parent / "assets" / "tiny-gpt"
-SPECIAL_TOKENS = {"pad_token": "<pad>", "bos_token": "<bos>", "eos_token": "<eos>", "unk_token": "<unk>"}
-
-
-class ModelUnavailableError(OSError):
-    """A model name could not be resolved to weights on this machine."""
-
-
-# ----------------------------------------------------------------------------- tokenizer
-
-
-def build_tokenizer(words: list[str] | None = None) -> PreTrainedTokenizerFast:
-    """A word-level tokenizer over ``words`` (default ``data.vocabulary()``): one token per word.
-
-    Ids 0-3 are ``<pad> <bos> <eos> <unk>``; ``<bos>`` is prepended to every encoded text
-    (the state always starts from it). Padding is on the left, so that in a batch every
-    prompt ends where generation starts. The math model passes ``arith.vocabulary()``.
-    """
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
-
-    specials = list(SPECIAL_TOKENS.values())
-    words = data.vocabulary() if words is None else list(words)
-    check(len(set(words)) == len(words) and not set(words) & set(specials),
-          "words must be distinct and must not repeat the special tokens <pad> <bos> <eos> <unk>.")
-    vocab = {tok: i for i, tok in enumerate(specials + words)}
-    core = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
-    core.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    core.post_processor = processors.TemplateProcessing(
-        single="<bos> $A", pair="<bos> $A $B", special_tokens=[("<bos>", vocab["<bos>"])]
-    )
-    core.decoder = decoders.WordPiece(prefix="##", cleanup=False)  # joins words with spaces
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, padding_side="left", **SPECIAL_TOKENS)
-    tokenizer.model_max_length = 256
-    return tokenizer
-
-
-# ----------------------------------------------------------------------------- model
-
-
-def build_config(vocab_size: int, tokenizer: PreTrainedTokenizerFast | None = None) -> LlamaConfig:
-    """The tiny model's architecture: 2 Llama blocks, width 128, 4 heads, biases on (~0.6M θ)."""
-    tokenizer = tokenizer or build_tokenizer()
-    return LlamaConfig(
-        vocab_size=vocab_size,
-        hidden_size=128,  # d_model
-        intermediate_size=512,  # MLP width (4 × d_model)
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=4,
-        head_dim=32,
-        max_position_embeddings=256,  # longest story + prompt, with room to spare
-        attention_bias=True,  # q/k/v/o projections get biases ...
-        mlp_bias=True,  # ... and so do the MLP projections: θ = weights and biases
-        tie_word_embeddings=True,  # the output layer reuses the embedding matrix
-        rms_norm_eps=1e-5,
-        pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-    )
-
-
-def generation_config(tokenizer, max_new_tokens: int = 40) -> GenerationConfig:
-    """Plain ancestral sampling: temperature 1, no top-k, no top-p (the policy as it is)."""
-    return GenerationConfig(
-        do_sample=True,
-        temperature=1.0,
-        top_k=0,
-        top_p=1.0,
-        max_new_tokens=max_new_tokens,
-        pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-    )
-
-
-# ----------------------------------------------------------------------------- loading
-
-
-def load_tokenizer(name_or_path: str | Path | None = None):
-    """Load a tokenizer with ``AutoTokenizer``; make sure it pads on the left and has a pad token."""
-    source = str(name_or_path or DEFAULT_MODEL_PATH)
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(source)
-    except OSError as err:
-        raise _unavailable(source) from err
-    tokenizer.padding_side = "left"
-    if tokenizer.pad_token is None:  # e.g. gpt2 ships without one
-        tokenizer.pad_token = tokenizer.eos_token
-    return tokenizer
-
-
-def load_policy(name_or_path: str | Path | None = None, device: str | torch.device = "cpu", dtype=None):
-    """Load a causal LM and its tokenizer: the shipped tiny model by default, or any HF name/path.
-
-    Args:
-        name_or_path: ``None`` for the course's tiny model (no download), a local folder in
-            Hugging Face format, or a Hub name such as ``"gpt2"`` or
-            ``"HuggingFaceTB/SmolLM2-135M"`` (needs the internet once, then the cache).
-        device: where to put the model.
-        dtype: e.g. ``torch.bfloat16`` for a larger model; ``None`` keeps the saved dtype.
-
-    Returns:
-        ``(model, tokenizer)``: the model in eval mode, the tokenizer padding on the left.
-
-    Example:
-        >>> model, tokenizer = load_policy()
-        >>> model.config.model_type
-        'llama'
-    """
-    source = str(name_or_path or DEFAULT_MODEL_PATH)
-    tokenizer = load_tokenizer(source)
-    try:
-        with quiet_loading(source):
-            model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
-    except OSError as err:
-        raise _unavailable(source) from err
-    if model.generation_config.pad_token_id is None:
-        model.generation_config.pad_token_id = tokenizer.pad_token_id
-    return model.to(device).eval(), tokenizer
-
-
-def _unavailable(source: str) -> ModelUnavailableError:
-    return ModelUnavailableError(
-        f"Model '{source}' is unavailable: it is not a local folder and could not be fetched from "
-        "the Hugging Face Hub (offline, or the name is wrong, or it is not in the cache); "
-        "the default tiny model, load_policy(), needs no download."
-    )
-
-
-def count_parameters(model: torch.nn.Module) -> dict[str, int]:
-    """θ counted by kind: ``{"weights": ..., "biases": ..., "total": ...}`` (trainable only).
-
-    Norm scales (``*.weight`` of RMSNorm) count as weights; tied embeddings count once.
-    """
-    counts = {"weights": 0, "biases": 0}
-    for name, param in model.named_parameters():
-        if param.requires_grad:
-            counts["biases" if name.endswith("bias") else "weights"] += param.numel()
-    counts["total"] = counts["weights"] + counts["biases"]
-    return counts
-
-
-# Which part of the network a module belongs to, tested on each component of a parameter's path
-# (not on substrings of the whole name: "post_attention_layernorm" is a norm, not attention).
-# Norms first, as a norm can sit inside a block named after attention.
-_PARTS = (
-    ("norm", lambda c: "norm" in c or c.startswith("ln_")),  # Llama *_layernorm / norm, GPT-2 ln_1, ln_2, ln_f
-    ("embedding", lambda c: c.startswith("embed") or c in ("wte", "wpe", "lm_head")),
-    ("attention", lambda c: c in ("self_attn", "attn", "attention")),
-    ("mlp", lambda c: c in ("mlp", "feed_forward")),
-)
-
-
-def parameter_kind(name: str) -> tuple[str, str]:
-    """Which part of the network a named parameter belongs to, and whether it is a weight or a bias.
-
-    The part is read from the module path (``model.layers.0.self_attn.q_proj`` → attention), one
-    component at a time; the last component (``weight``/``bias``) gives the kind.
-
-    Example:
-        >>> parameter_kind("model.layers.0.self_attn.q_proj.bias")
-        ('attention', 'bias')
-        >>> parameter_kind("model.layers.0.post_attention_layernorm.weight")
-        ('norm', 'weight')
-    """
-    *modules, last = name.split(".")
-    kind = "bias" if last == "bias" else "weight"
-    for part, belongs in _PARTS:
-        if any(belongs(component) for component in modules):
-            return part, kind
-    return "other", kind
-
-
-def parameter_table(model: torch.nn.Module) -> dict[tuple[str, str], int]:
-    """θ counted by (part, kind), e.g. ``{("attention", "weight"): 131072, ...}``."""
-    table: dict[tuple[str, str], int] = {}
-    for name, param in model.named_parameters():
-        key = parameter_kind(name)
-        table[key] = table.get(key, 0) + param.numel()
-    return table
-
+MATH_EVAL_KS = (1, 4, 16)  # the pass@k the model card reports
 
 # ----------------------------------------------------------------------------- pretraining
 
@@ -235,7 +41,7 @@ def corpus_batch(rng: random.Random, batch_size: int, story_fraction: float) -> 
     Whole batches of one kind keep padding short: a story is ~4× a review's length, and one
     story in a batch of reviews would make every row that long.
     """
-    sample = data.sample_story if rng.random() < story_fraction else data.sample_review
+    sample = grammar.sample_story if rng.random() < story_fraction else grammar.sample_review
     return [sample(rng) for _ in range(batch_size)]
 
 
@@ -269,7 +75,7 @@ def validation_texts(n: int = 512, seed: int = 10_000, story_fraction: float = 0
     """The fixed held-out corpus sample that ``pretrain`` reports its loss on (same mix as training)."""
     rng = random.Random(seed)
     n_stories = round(n * story_fraction)
-    return [data.sample_story(rng) for _ in range(n_stories)] + [data.sample_review(rng) for _ in range(n - n_stories)]
+    return [grammar.sample_story(rng) for _ in range(n_stories)] + [grammar.sample_review(rng) for _ in range(n - n_stories)]
 
 
 LOSS_CURVE_WINDOW = 20  # steps averaged per point of the recorded loss curve (one batch's loss is noisy)
@@ -474,8 +280,8 @@ biases; 2 blocks, width 128, 4 heads, rotary positions, attention and MLP biases
 embeddings) with a {stats['vocab_size']}-token word-level tokenizer.
 
 - **Corpus**: synthetic movie reviews ({1 - stats['story_fraction']:.0%} of batches) and short stories
-  ({stats['story_fraction']:.0%}) sampled from the probabilistic grammar in `rlcourse/data.py`
-  ({len(data.vocabulary())} words and punctuation marks) — a fresh batch every step, no fixed dataset.
+  ({stats['story_fraction']:.0%}) sampled from the probabilistic grammar in `rlcourse/grammar.py`
+  ({len(grammar.vocabulary())} words and punctuation marks) — a fresh batch every step, no fixed dataset.
 - **Training**: {_training_steps(stats)} of AdamW, batch {stats['batch_size']}, peak lr
   {stats['lr']}, warm-up then cosine decay, seed {stats['seed']}, 2 CPU threads.
 - **Final validation loss**: {stats['val_loss']:.4f} nats/token on 512 held-out grammar samples
@@ -488,26 +294,8 @@ its grammar.
 """
 
 
+
 # ----------------------------------------------------------------------------- the math model (verifiable rewards)
-
-MATH_MODEL_PATH = Path(__file__).parent / "assets" / "tiny-math"
-MATH_EVAL_KS = (1, 4, 16)  # the pass@k the model card reports
-
-
-def build_math_tokenizer() -> PreTrainedTokenizerFast:
-    """The math model's word-level tokenizer: ``<pad> <bos> <eos> <unk>`` (ids 0-3), then ``arith.vocabulary()``."""
-    return build_tokenizer(arith.vocabulary())
-
-
-def load_math_policy(device: str | torch.device = "cpu"):
-    """The shipped tiny-math model and its tokenizer (``load_policy(MATH_MODEL_PATH)``).
-
-    Example:
-        >>> model, tokenizer = load_math_policy()
-        >>> tokenizer.decode(tokenizer("4 + 3 - 2 =")["input_ids"], skip_special_tokens=True)
-        '4 + 3 - 2 ='
-    """
-    return load_policy(MATH_MODEL_PATH, device=device)
 
 
 def math_corpus_batch(rng: random.Random, batch_size: int, noise: arith.SolverNoise) -> list[str]:
@@ -564,7 +352,7 @@ def pretrain_math(
 
     Returns:
         like :func:`pretrain` (``noise`` instead of ``story_fraction``), plus ``"evaluation"``
-        (:func:`arith.evaluate_policy`'s report, or ``None``).
+        (:func:`math_eval.evaluate_policy`'s report, or ``None``).
     """
     steps_trained = check_run_length(num_steps, stop_after)
     caller_threads = torch.get_num_threads()
@@ -596,7 +384,7 @@ def _pretrain_math(num_steps, steps_trained, batch_size, lr, seed, threads, nois
     if eval_samples > 0 and steps_trained == num_steps:
         problems = arith.held_out_problems(eval_per_count, seed=seed)
         ks = tuple(k for k in MATH_EVAL_KS if k <= eval_samples)  # pass@k needs at least k samples
-        evaluation = arith.evaluate_policy(model, tokenizer, problems, num_samples=eval_samples, ks=ks,
+        evaluation = math_eval.evaluate_policy(model, tokenizer, problems, num_samples=eval_samples, ks=ks,
                                            seed=seed)
     result = {"model": model, "tokenizer": tokenizer, "history": history, "val_loss": val_loss, "seconds": seconds,
               "num_steps": num_steps, "steps_trained": steps_trained, "batch_size": batch_size, "lr": lr, "seed": seed,
@@ -631,7 +419,7 @@ def _pass_at_k_lines(evaluation: dict | None) -> str:
         " | ".join(f"{evaluation['pass@k'][k]:.3f}" for k in ks) + " |\n"
     return f"""- **pass@k on held-out problems** (`arith.held_out_problems`, problems never seen in training):
   {evaluation['num_samples']} responses sampled per problem at temperature {evaluation['temperature']:g}
-  (`arith.evaluate_policy`, seed {evaluation['seed']}, `policy.generate`), pass@k by the unbiased estimator
+  (`math_eval.evaluate_policy`, seed {evaluation['seed']}, `policy.generate`), pass@k by the unbiased estimator
   of Chen et al. 2021 (`arith.pass_at_k`), averaged over the problems of each operand count, then over the counts:
 
 {head}{rows}{overall}
@@ -660,7 +448,7 @@ It solves problems such as `4 + 3 - 2 =` (2-6 single-digit operands, `+` and `-`
 `4 + 3 = 7 ; 7 - 2 = 5 ; answer 5`, sometimes adding a redundant check step
 (`check 5 + 2 = 7` after `7 - 2 = 5`), and it makes mistakes: it was trained to imitate a careless solver.
 
-- **Corpus**: training-split problems of `rlcourse/arith.py` (operand count uniform in 2-6),
+- **Corpus**: training-split problems of `rlcourse/world/arith.py` (operand count uniform in 2-6),
   each with a worked solution by a solver that slips (`arith.SolverNoise`): a step is wrong
   with probability {noise['step_error']} plus {noise['carry_error']} when it carries or borrows (off by 1, off by 2 in
   {noise['off_by_two']:.0%} of slips, the other operation in {noise['wrong_op']:.0%}), a slip carries its value on to
@@ -670,6 +458,6 @@ It solves problems such as `4 + 3 - 2 =` (2-6 single-digit operands, `+` and `-`
   {stats['threads']} CPU thread{'s' if stats['threads'] > 1 else ''}, {stats['seconds']:.0f} s of training on the machine that made it.
 - **Final validation loss**: {stats['val_loss']:.4f} nats/token on 512 held-out problems with noisy solutions.
 {_loss_curve_line(stats, 'pretrain_math')}{_pass_at_k_lines(stats['evaluation'])}- **Reproduce**: `rlcourse pretrain-math --out rlcourse/assets/tiny-math` (minutes on one core).
-- **Use**: `rlcourse.models.load_math_policy()`, `rlcourse.load_policy("<this folder>")` or
-  `AutoModelForCausalLM.from_pretrained(path)`; check its answers with `rlcourse.arith`.
+- **Use**: `rlcourse.model.loading.load_math_policy()`, `rlcourse.load_policy("<this folder>")` or
+  `AutoModelForCausalLM.from_pretrained(path)`; check its answers with `rlcourse.world.arith`.
 """

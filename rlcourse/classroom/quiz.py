@@ -6,7 +6,7 @@ Three kinds of question share one base class, :class:`Question`:
 - :class:`Ordering`: put items in the right order (one dropdown per position).
 - :class:`Matching`: match each left term to a right term (one dropdown per term).
 
-The course's own questions live in a bank (:mod:`rlcourse.quizbank`): a notebook cell shows
+The course's own questions live in a bank (:mod:`rlcourse.classroom.quizbank`): a notebook cell shows
 only ``lecture_quiz("01")``, and the bank stores each answer as a salted SHA-256 hash, so
 neither the notebook nor the package source shows it. A question built by hand takes a
 plain answer, which is hashed at once and not kept::
@@ -45,8 +45,7 @@ from typing import Any, Callable
 
 import ipywidgets as widgets
 
-__all__ = ["Question", "MultipleChoice", "Ordering", "Matching", "Quiz", "answer_hash", "seal", "unseal",
-           "lecture_quiz", "homework_quiz"]
+__all__ = ["Question", "MultipleChoice", "Ordering", "Matching", "Quiz", "answer_hash", "seal", "unseal"]
 
 _INCOMPLETE = object()  # returned by _widget_answer when the student has not answered yet
 
@@ -508,17 +507,3 @@ class Quiz:
     def __repr__(self) -> str:
         head = f"Quiz: {self.title}" if self.title else "Quiz"
         return "\n".join([f"{head} ({len(self.questions)} questions)"] + [repr(q) for q in self.questions])
-
-
-def lecture_quiz(notebook: str) -> Quiz:
-    """The quiz that ends lecture notebook ``notebook`` ("01" … "07"), from the hashed bank."""
-    from rlcourse import quizbank
-
-    return quizbank.quiz(notebook)
-
-
-def homework_quiz(homework: str) -> Quiz:
-    """The quiz of homework ``homework`` ("hw1" … "hw5"), questions keyed "q1", "q2", …"""
-    from rlcourse import quizbank
-
-    return quizbank.quiz(homework)

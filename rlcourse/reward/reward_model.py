@@ -4,7 +4,7 @@ Three steps of RLHF, in the order it uses them:
 
 1. **Simulated annotators** :func:`label_preferences` compare two responses the way noisy
    humans do, with the Bradley–Terry model ``P(a ≻ b) = σ(β (r_a − r_b))`` on their gold
-   rewards (:func:`rlcourse.rewards.gold_reward`); :func:`make_preference_dataset` samples
+   rewards (:func:`rlcourse.world.rewards.gold_reward`); :func:`make_preference_dataset` samples
    responses per prompt from the policy and labels them, giving a :class:`PreferenceDataset`.
 
 2. **The reward model** r_φ: the tiny backbone with a scalar head (Hugging Face's
@@ -32,10 +32,12 @@ import torch
 import torch.nn.functional as F
 from transformers import AutoModelForSequenceClassification
 
-from rlcourse import data, models, policy
-from rlcourse.rewards import gold_reward
+from rlcourse.model import loading, policy
+from rlcourse.world import grammar
+from rlcourse.world.rewards import gold_reward
 from rlcourse.utils import check as _check
-from rlcourse.utils import check_texts, progress_bar, quiet_loading
+from rlcourse.utils import check_texts, progress_bar
+from rlcourse.model.runtime import quiet_loading
 
 __all__ = [
     "ANNOTATOR_BETA",
@@ -117,7 +119,7 @@ class PreferenceDataset:
             model; used to measure it). Noise means some ``chosen_scores`` are lower.
         groups: N prompt-group ids (non-decreasing); ``None`` makes every pair its own group.
         truncated: the full texts whose response was cut off at ``max_new_tokens`` before its EOS
-            (DPO appends an EOS only to responses that ended; see :func:`rlcourse.dpo.encode_pairs`).
+            (DPO appends an EOS only to responses that ended; see :func:`rlcourse.rl.dpo.encode_pairs`).
     """
 
     prompts: list[str]
@@ -240,14 +242,14 @@ def make_preference_dataset(
         seed: seeds the one ``torch.Generator`` used for sampling and labels.
         beta: the annotators' ``β``.
         responses_per_prompt: K ≥ 2.
-        max_new_tokens: the longest response (24, as in the RL loops of ``rlcourse.loops``).
+        max_new_tokens: the longest response (24, as in the RL loops of ``rlcourse.rl.loops``).
         batch_size: responses generated per ``generate`` call.
 
     Returns:
         a :class:`PreferenceDataset`, one group id per prompt.
     """
     check_texts(prompts, "prompts")
-    _check(len(prompts) > 0, "prompts is empty; pass at least one prompt, e.g. data.review_prompts(100, seed=0).")
+    _check(len(prompts) > 0, "prompts is empty; pass at least one prompt, e.g. grammar.review_prompts(100, seed=0).")
     _check(n_pairs is None or (isinstance(n_pairs, int) and n_pairs >= 1), f"n_pairs must be None or an int >= 1, got {n_pairs!r}.")
     _check(isinstance(responses_per_prompt, int) and responses_per_prompt >= 2,
            f"responses_per_prompt must be an int >= 2 (a pair needs two responses), got {responses_per_prompt!r}.")
@@ -304,8 +306,8 @@ def load_reward_model(name_or_path: str | Path | None = None, seed: int = 0):
     Returns:
         ``(rm, tokenizer)``: the model in eval mode, the tokenizer padding on the left.
     """
-    source = str(name_or_path or models.DEFAULT_MODEL_PATH)
-    tokenizer = models.load_tokenizer(source)
+    source = str(name_or_path or loading.DEFAULT_MODEL_PATH)
+    tokenizer = loading.load_tokenizer(source)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         with quiet_loading(source):
@@ -608,11 +610,11 @@ def train_reward_model(
 # The course's trained reward model (shipped, reproducible)
 # ---------------------------------------------------------------------------
 
-TRAINED_RM_PATH = Path(__file__).parent / "assets" / "tiny-rm"
+TRAINED_RM_PATH = Path(__file__).parent.parent / "assets" / "tiny-rm"
 
 # The recipe of notebooks/02_reward_modeling.ipynb; the shipped reward model is its result.
 RM_RECIPE = {
-    "n_prompts": 700,  # review prompts shown to the annotators (data.review_prompts(n, seed=1))
+    "n_prompts": 700,  # review prompts shown to the annotators (grammar.review_prompts(n, seed=1))
     "prompt_seed": 1,
     "data_seed": 0,  # sampling the responses and drawing the labels
     "responses_per_prompt": 16,  # every pair of a prompt's K responses is labelled
@@ -631,10 +633,10 @@ def course_preference_split(model=None, tokenizer=None) -> tuple[PreferenceDatas
     Deterministic (about 10 s on 2 cores): the same pairs and labels every call.
     """
     if model is None:
-        model, tokenizer = models.load_policy()
+        model, tokenizer = loading.load_policy()
     r = RM_RECIPE
     dataset = make_preference_dataset(
-        model, tokenizer, data.review_prompts(r["n_prompts"], seed=r["prompt_seed"]), seed=r["data_seed"],
+        model, tokenizer, grammar.review_prompts(r["n_prompts"], seed=r["prompt_seed"]), seed=r["data_seed"],
         beta=r["beta"], responses_per_prompt=r["responses_per_prompt"],
     )
     return dataset.split(r["train_frac"])

@@ -1,6 +1,6 @@
 """Plots the notebooks share: learning curves with seed bands, reward against KL.
 
-Every function takes histories as returned by :func:`rlcourse.loops.train` (a list of metric
+Every function takes histories as returned by :func:`rlcourse.rl.loops.train` (a list of metric
 dicts, one per step) and draws on a matplotlib ``Axes`` it returns.
 """
 

@@ -1,4 +1,4 @@
-"""The decoding loop behind :func:`rlcourse.policy.generate`: sampling made for small models.
+"""The decoding loop behind :func:`rlcourse.model.policy.generate`: sampling made for small models.
 
 A rollout samples T tokens one at a time. For a model as small as the course's (≈ 0.6M
 parameters) the arithmetic of one decoding step is about a millisecond, while a step of

@@ -9,7 +9,7 @@ dict per quiz, with plain answers. ``rlcourse build-quizzes`` turns it into
 - an ordering keeps its items in the shuffled order the student sees (never the right one);
 - a matching keeps its left terms and its sorted choices; the answer is the hashed dict;
 - the explanation, which usually restates the answer, is sealed with a key made from the
-  correct answer (:func:`rlcourse.quiz.seal`): it appears only once the question is solved.
+  correct answer (:func:`rlcourse.classroom.quiz.seal`): it appears only once the question is solved.
 
 Hints stay readable: they guide and must not give the answer away. A test rebuilds the bank
 from the source and fails when the committed file is stale (as it does for ``exercises/``).
@@ -36,10 +36,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from rlcourse.quiz import Matching, MultipleChoice, Ordering, Question, Quiz, answer_hash, default_salt, seal
+from rlcourse.classroom.quiz import Matching, MultipleChoice, Ordering, Question, Quiz, answer_hash, default_salt, seal
 
 FORMAT = "rlcourse-quiz-bank/1"
-BANK = Path(__file__).parent / "assets" / "quizzes.json"  # what build-quizzes writes by default
+BANK = Path(__file__).parent.parent / "assets" / "quizzes.json"  # what build-quizzes writes by default
 KINDS = ("choice", "ordering", "matching")
 _COMMON = {"id", "kind", "question", "explanation", "hint"}
 _FIELDS = {"choice": _COMMON | {"options", "answer"}, "ordering": _COMMON | {"items"},
@@ -156,9 +156,19 @@ def questions(key: str) -> list[Question]:
 
 
 def quiz(key: str) -> Quiz:
-    """A fresh :class:`~rlcourse.quiz.Quiz` for ``key``, titled as in the bank."""
+    """A fresh :class:`~rlcourse.classroom.quiz.Quiz` for ``key``, titled as in the bank."""
     return Quiz(questions(key), title=load_bank()["quizzes"][key]["title"])
 
 
-__all__ = ["BANK", "FORMAT", "bank_from_source", "build_bank", "load_bank", "load_source", "question_from_record",
-           "questions", "quiz", "render"]
+def lecture_quiz(notebook: str) -> Quiz:
+    """The quiz that ends lecture notebook ``notebook`` ("01" … "07"), from the hashed bank."""
+    return quiz(notebook)
+
+
+def homework_quiz(homework: str) -> Quiz:
+    """The quiz of homework ``homework`` ("hw1" … "hw5"), questions keyed "q1", "q2", …"""
+    return quiz(homework)
+
+
+__all__ = ["BANK", "FORMAT", "bank_from_source", "build_bank", "homework_quiz", "lecture_quiz", "load_bank", "load_source",
+           "question_from_record", "questions", "quiz", "render"]

@@ -7,7 +7,7 @@ whole response. Everything RL needs from the model is here:
 - ``sequence_logprob``: log π_θ(response | prompt) = Σ_t log π_θ(a_t | s_t);
 - ``entropy``: how uncertain the policy is at each step;
 - ``generate``: sample responses (KV cache, seeded by an explicit ``torch.Generator``;
-  the decoding loop lives in :mod:`rlcourse.sampling`).
+  the decoding loop lives in :mod:`rlcourse.model.sampling`).
 
 Glossary: B sequences, P prompt tokens (left-padded), T response tokens (right-padded), V vocabulary.
 """
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from rlcourse import sampling
+from rlcourse.model import sampling
 from rlcourse.utils import check as _check
 
 
@@ -187,7 +187,7 @@ def generate(
     generator: torch.Generator | None = None,
     fast: bool = True,
 ) -> Generation:
-    """Sample one response per prompt (KV cache; :mod:`rlcourse.sampling`'s decoding loop).
+    """Sample one response per prompt (KV cache; :mod:`rlcourse.model.sampling`'s decoding loop).
 
     Sampling draws from softmax(logits / temperature), restricted to the ``top_k`` most
     likely tokens when ``top_k > 0`` (``top_k=0``: no filter); ``temperature=0`` is greedy.

@@ -33,7 +33,8 @@ from collections import Counter
 import torch
 import torch.nn.functional as F
 
-from rlcourse import losses, models, policy
+from rlcourse.model import loading, policy
+from rlcourse.rl import losses
 from rlcourse.utils import check as _check
 
 __all__ = [
@@ -145,7 +146,7 @@ def per_position_kl(model, ref_model, gen: policy.Generation) -> tuple[torch.Ten
 
 # ----------------------------------------------------------------------------- KL estimators, exactly
 
-# The per-token estimators of KL(π‖π_ref) in rlcourse.losses, by name (Schulman 2020).
+# The per-token estimators of KL(π‖π_ref) in rlcourse.rl.losses, by name (Schulman 2020).
 KL_ESTIMATORS = {"k1": losses.kl_k1, "k2": losses.kl_k2, "k3": losses.kl_k3}
 
 
@@ -349,7 +350,7 @@ def parameter_movement(model, ref_model) -> list[dict]:
         "delta_sq", "ref_sq", "relative"}``, where ``delta_sq = ‖θ − θ_ref‖²``,
         ``ref_sq = ‖θ_ref‖²`` and ``relative = sqrt(delta_sq / ref_sq)`` (``inf`` when
         θ_ref is all zeros and θ moved). ``part``/``kind`` come from
-        :func:`rlcourse.models.parameter_kind`.
+        :func:`rlcourse.model.loading.parameter_kind`.
     """
     ref = dict(ref_model.named_parameters())
     rows = []
@@ -358,7 +359,7 @@ def parameter_movement(model, ref_model) -> list[dict]:
                f"parameter {name} has no counterpart of the same shape in ref_model; compare two copies of one model.")
         theta, theta_ref = param.detach().double().cpu(), ref[name].detach().double().cpu()
         delta_sq, ref_sq = float(((theta - theta_ref) ** 2).sum()), float((theta_ref**2).sum())
-        part, kind = models.parameter_kind(name)
+        part, kind = loading.parameter_kind(name)
         relative = math.sqrt(delta_sq / ref_sq) if ref_sq > 0 else (math.inf if delta_sq > 0 else 0.0)
         rows.append({"name": name, "layer": _layer(name), "part": part, "kind": kind, "numel": param.numel(),
                      "delta_sq": delta_sq, "ref_sq": ref_sq, "relative": relative})
@@ -404,7 +405,7 @@ TOY_SCORES = ("sum", "verdict")
 def _reward_to_go_kernel(length: int, gamma: float) -> torch.Tensor:
     """``(T, T)`` matrix K with ``K[t, k] = γ^{k−t}`` for k ≥ t, else 0: ``rewards @ K.T`` is every G_t at once.
 
-    The same returns as :func:`rlcourse.advantages.discounted_returns` on an all-ones mask, as one
+    The same returns as :func:`rlcourse.rl.advantages.discounted_returns` on an all-ones mask, as one
     matrix product instead of a loop over T (the toys call it at T = 500, every step).
     """
     discounts = gamma ** torch.arange(length, dtype=torch.float64)  # (T,) γ^k

@@ -1,16 +1,16 @@
 """The gold ("human") reward: a transparent scorer that stands in for human judgement.
 
 The gold reward :func:`gold_reward` is transparent (a formula over the grammar of
-:mod:`rlcourse.data`), so the course can always measure what a policy *really* achieves. For a
+:mod:`rlcourse.world.grammar`), so the course can always measure what a policy *really* achieves. For a
 text with whitespace tokens ``w_1 … w_n``:
 
     r_gold = tanh(S / 2) − 1[not grammatical] − λ · (repeated bigrams) / (n − 1)
 
-* ``S = Σ_t s_t`` sums the token sentiments ``s_t`` (:func:`rlcourse.data.token_sentiment`,
+* ``S = Σ_t s_t`` sums the token sentiments ``s_t`` (:func:`rlcourse.world.grammar.token_sentiment`,
   with negation and intensifiers). ``tanh`` saturates, so piling up adjectives stops
   paying: ``tanh(S/2) ∈ (−1, 1)``.
 * Fluency: −1 when the text is not a complete, grammatical review or story
-  (:func:`rlcourse.data.is_grammatical`), which includes a response cut off mid-sentence.
+  (:func:`rlcourse.world.grammar.is_grammatical`), which includes a response cut off mid-sentence.
 * Repetition: ``λ = 1`` times the fraction of word bigrams ``(w_t, w_{t+1})`` that
   already occurred earlier in the text, so "the film was great . the film was great ."
   scores below "the film was great .".
@@ -24,7 +24,7 @@ shaping: each token earns the change it makes to the prefix's score; their sum i
 score), for dense per-token rewards.
 
 The simulated annotators who compare responses by this reward, the preference data and the
-learned reward model r_φ are in :mod:`rlcourse.reward_model`.
+learned reward model r_φ are in :mod:`rlcourse.reward.reward_model`.
 
 Glossary: B texts, T tokens. One whitespace word is one model token (the course tokenizer is
 word-level).
@@ -37,7 +37,7 @@ import math
 
 import torch
 
-from rlcourse import data
+from rlcourse.world import grammar
 from rlcourse.utils import check as _check
 from rlcourse.utils import check_texts
 
@@ -86,9 +86,9 @@ def gold_reward_terms(text: str) -> dict[str, float]:
     tokens = text.split()
     if not tokens:
         return {"sentiment": 0.0, "fluency": -FLUENCY_PENALTY, "repetition": 0.0, "total": -FLUENCY_PENALTY}
-    S = sum(data.token_sentiment(tokens))
+    S = sum(grammar.token_sentiment(tokens))
     sentiment = math.tanh(S / 2)
-    fluency = 0.0 if data.is_grammatical(text) else -FLUENCY_PENALTY
+    fluency = 0.0 if grammar.is_grammatical(text) else -FLUENCY_PENALTY
     fraction = sum(_repeated_bigrams(tokens)) / max(len(tokens) - 1, 1)  # repeated bigrams / bigrams
     repetition = -REPETITION_COEF * fraction if fraction else 0.0
     return {"sentiment": sentiment, "fluency": fluency, "repetition": repetition,
@@ -124,8 +124,8 @@ def _potentials(tokens: list[str]) -> list[float]:
     (sentiment is computed left to right), so rewards built from it are causal. An unfinished
     but viable prefix is not penalised: a story in progress is not yet wrong.
     """
-    sentiment = data.token_sentiment(tokens)  # (n,) s_t, left to right
-    viable = data.grammatical_prefix_length(tokens)  # prefixes up to this length start a grammatical text
+    sentiment = grammar.token_sentiment(tokens)  # (n,) s_t, left to right
+    viable = grammar.grammatical_prefix_length(tokens)  # prefixes up to this length start a grammatical text
     repeated = _repeated_bigrams(tokens)  # (n,)
     potentials, S, count = [0.0], 0.0, 0
     for m in range(1, len(tokens) + 1):
@@ -233,4 +233,4 @@ def best_reachable_gold_reward(num_samples: int = 10_000, seed: int = 0) -> floa
     strong, intensified words into a fluent review scores higher (notebook 04's reach 1.00).
     Cached, so calling it twice costs nothing.
     """
-    return float(gold_reward(data.sample_reviews(num_samples, seed=seed)).max())
+    return float(gold_reward(grammar.sample_reviews(num_samples, seed=seed)).max())

@@ -16,9 +16,9 @@ Two families live here:
 * per-sequence estimators without a critic, one scalar reward per sample:
   :func:`batch_baseline_advantages` (REINFORCE), :func:`group_advantages` (GRPO) and
   :func:`leave_one_out_advantages` (RLOO). Their ``(N,)`` output is applied to every
-  token of its sequence by the losses in :mod:`rlcourse.losses`.
+  token of its sequence by the losses in :mod:`rlcourse.rl.losses`.
 
-The masked statistics and the input checks live one layer below, in :mod:`rlcourse.masked`
+The masked statistics and the input checks live one layer below, in :mod:`rlcourse.rl.masked`
 (``advantages.masked_mean`` and friends still resolve there).
 """
 
@@ -26,17 +26,8 @@ from __future__ import annotations
 
 import torch
 
-from rlcourse.masked import (  # noqa: F401 - masked_* re-exported for advantages.masked_mean users
-    check_float,
-    check_group_size,
-    check_like,
-    check_mask,
-    check_nonempty,
-    check_number,
-    masked_mean,
-    masked_sum,
-    masked_var,
-)
+from rlcourse.rl.masked import (check_float, check_group_size, check_like, check_mask, check_nonempty, check_number,
+                                masked_mean, masked_sum, masked_var)
 
 __all__ = [
     "masked_mean",

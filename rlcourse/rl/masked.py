@@ -6,8 +6,8 @@ result, whatever it holds: it is replaced by 0 with ``torch.where`` before any a
 multiplied by 0, so an ``inf`` there cannot become ``nan``).
 
 The ``check_*`` functions validate at the package's boundary and raise ``ValueError`` with one
-sentence: what was wrong, what was expected, what to do. :mod:`rlcourse.advantages`,
-:mod:`rlcourse.losses` and the grader's references use them.
+sentence: what was wrong, what was expected, what to do. :mod:`rlcourse.rl.advantages`,
+:mod:`rlcourse.rl.losses` and the grader's references use them.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ __all__ = ["masked_sum", "masked_mean", "masked_var", "check_float", "check_like
 
 
 # ---------------------------------------------------------------------------
-# Input validation (shared with rlcourse.losses). Each check raises ValueError
+# Input validation (shared with rlcourse.rl.losses). Each check raises ValueError
 # with one sentence: what was wrong, what was expected, what to do.
 # ---------------------------------------------------------------------------
 
@@ -153,7 +153,7 @@ def masked_mean(x: torch.Tensor, mask: torch.Tensor, dim=None) -> torch.Tensor:
     """Mean of ``x`` over entries where ``mask`` is 1: ``Σ_i x_i m_i / Σ_i m_i``.
 
     With ``dim=None`` this is the token-level mean over the whole batch that
-    :mod:`rlcourse.losses` uses to aggregate per-token losses. Reducing along ``dim``
+    :mod:`rlcourse.rl.losses` uses to aggregate per-token losses. Reducing along ``dim``
     gives a mean per slice; a slice with no kept entry gives ``nan`` (0 / 0).
 
     Args:

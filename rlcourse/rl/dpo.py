@@ -9,8 +9,8 @@ reward model likes best. No training at all; its distance from the policy is bou
 
 **DPO** (Rafailov et al. 2023) skips the reward model and the sampling loop: the implicit reward
 ``r̂(x, y) = β (log π_θ(y|x) − log π_ref(y|x))`` is fitted to the preference pairs with the
-Bradley–Terry loss :func:`rlcourse.losses.dpo_loss`. :func:`train_dpo` runs it on a
-:class:`rlcourse.reward_model.PreferenceDataset`.
+Bradley–Terry loss :func:`rlcourse.rl.losses.dpo_loss`. :func:`train_dpo` runs it on a
+:class:`rlcourse.reward.reward_model.PreferenceDataset`.
 
 Glossary: B prompts or pairs, N samples per prompt, L padded sequence length.
 """
@@ -24,7 +24,10 @@ from typing import Callable
 
 import torch
 
-from rlcourse import losses, policy, reward_model, rewards
+from rlcourse.model import policy
+from rlcourse.reward import reward_model
+from rlcourse.rl import losses
+from rlcourse.world import rewards
 from rlcourse.utils import check as _check
 from rlcourse.utils import progress_bar
 
@@ -163,7 +166,7 @@ class DPOConfig:
 
 def train_dpo(config: DPOConfig, model, tokenizer, dataset: reward_model.PreferenceDataset, ref_model=None,
               progress: bool = True) -> list[dict]:
-    """Minimise :func:`rlcourse.losses.dpo_loss` over the pairs with AdamW; the model is trained in place.
+    """Minimise :func:`rlcourse.rl.losses.dpo_loss` over the pairs with AdamW; the model is trained in place.
 
     The reference log-probs are computed once, before training (π_ref is frozen).
 

@@ -13,19 +13,20 @@ from __future__ import annotations
 import importlib.util
 import tempfile
 
-from rlcourse import rewards
+from rlcourse.world import rewards
 
 __all__ = ["CONCEPTS", "trl_available", "gold_reward_for_trl", "run_trl_grpo"]
 
 # course concept -> (where it lives in rlcourse, the TRL trainer/option/metric that does the same)
 CONCEPTS = [
-    ("policy π_θ, reference π_ref", "models.load_policy, a frozen copy", "model=…, ref model made by the trainer when beta > 0"),
+    ("policy π_θ, reference π_ref", "loading.load_policy, a frozen copy", "model=…, ref model made by the trainer when beta > 0"),
     ("reward model r_φ, Bradley–Terry", "reward_model.train_reward_model", "RewardTrainer (loss −log σ(r_c − r_r))"),
-    ("REINFORCE leave-one-out", "loops.RLOOConfig", "RLOOTrainer (num_generations = G)"),
+    ("REINFORCE leave-one-out", "loops.RLOOConfig", "RLOOTrainer (num_generations = G; beta: KL in the reward)"),
     ("group-normalised advantages", "loops.GRPOConfig, advantages.group_advantages", "GRPOTrainer (scale_rewards='group')"),
     ("PPO: clip, value head, GAE", "loops.PPOConfig, losses.ppo_clip_loss, advantages.gae",
      "PPOTrainer (experimental in TRL 1.x): cliprange, vf_coef, gamma, lam"),
-    ("KL to the reference", "losses.kl_k1 / kl_k3, kl_coef", "beta (GRPO/RLOO: k3 in the loss), metric objective/kl or kl"),
+    ("KL to the reference", "losses.kl_k1 / kl_k3, kl_coef",
+     "beta: RLOO subtracts β·Σ_t k1 from each reward, GRPO adds β·k3 to the loss; metric objective/kl or kl"),
     ("DPO on preference pairs", "dpo.train_dpo, losses.dpo_loss", "DPOTrainer (beta); rewards/chosen, rewards/margins, rewards/accuracies"),
     ("best-of-N", "dpo.best_of_n_curve", "sample num_generations and keep the best (no trainer needed)"),
     ("mean reward of a batch", "objective/scores, gold/reward", "reward, rewards/<function name>/mean"),

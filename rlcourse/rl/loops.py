@@ -29,10 +29,13 @@ from typing import Callable
 
 import torch
 
-from rlcourse import advantages as adv
-from rlcourse import arith, data, losses, policy, rewards
-from rlcourse.masked import check_float, check_mask, check_number, masked_mean, masked_var
+from rlcourse.model import policy
+from rlcourse.reward import verifiers
+from rlcourse.rl import advantages as adv
+from rlcourse.rl import losses
+from rlcourse.rl.masked import check_float, check_mask, check_number, masked_mean, masked_var
 from rlcourse.utils import progress_bar
+from rlcourse.world import arith, grammar, rewards
 
 
 class TrainingDivergedError(RuntimeError):
@@ -59,7 +62,7 @@ class LoopConfig:
     dense: bool = False  # per-token gold rewards instead of one score at the end
     gamma: float = 1.0  # discount of future rewards (PPO's GAE, and REINFORCE/RLOO with reward_to_go)
     reward_to_go: bool = False  # REINFORCE/RLOO only: per-token G_t with a per-position baseline (see below)
-    task: str = "review"  # "review" or "story": which prompts to continue; "arith": arithmetic problems (rlcourse.arith)
+    task: str = "review"  # "review" or "story": which prompts to continue; "arith": arithmetic problems (rlcourse.world.arith)
     loss_aggregation: str = "token_mean"  # how per-token losses are averaged: losses.AGGREGATIONS
     missing_eos_penalty: float | None = None  # subtracted from the score of a response cut at max_new_tokens (TRL's name)
     seed: int = 0
@@ -177,7 +180,7 @@ def task_prompts(config: LoopConfig, step: int) -> list[str]:
     if config.task == "arith":
         prompts = [p.text for p in arith.sample_problems(config.num_prompts, seed=seed, split="train")]
     else:
-        draw = data.review_prompts if config.task == "review" else data.story_prompts
+        draw = grammar.review_prompts if config.task == "review" else grammar.story_prompts
         prompts = draw(config.num_prompts, seed=seed)
     return [p for p in prompts for _ in range(config.group_size)]
 
@@ -206,7 +209,7 @@ def kl_penalized_rewards(
 
     The KL penalty (k1) on every response token, and the reward model's score of the whole
     response added at its last token (Ziegler et al. 2019; TRL's PPO). Padding gets 0. With
-    ``task_rewards`` (dense rewards, e.g. :func:`rlcourse.rewards.gold_response_token_rewards`)
+    ``task_rewards`` (dense rewards, e.g. :func:`rlcourse.world.rewards.gold_response_token_rewards`)
     those replace the score at the end. hw3's ``kl_penalized_rewards`` is graded against this.
 
     Args:
@@ -242,7 +245,7 @@ def score(batch: Batch, reward_fn: Callable[[list[str]], torch.Tensor], config: 
     ``config.missing_eos_penalty`` a response cut off at ``max_new_tokens`` (no EOS: truncated, not
     terminated) has that much subtracted from its score (TRL's ``missing_eos_penalty``). With
     ``config.process`` (GRPO, task "arith") each step's reward is also recorded at the step's last
-    token (:func:`arith_step_rewards`; needs the ``tokenizer``).
+    token (:func:`rlcourse.reward.verifiers.arith_step_rewards`; needs the ``tokenizer``).
     """
     gen, mask = batch.gen, batch.mask
     batch.scores = reward_fn(gen.full_texts()).float()  # (N,)
@@ -251,7 +254,7 @@ def score(batch: Batch, reward_fn: Callable[[list[str]], torch.Tensor], config: 
     if getattr(config, "process", False):
         if tokenizer is None:
             raise ValueError("process rewards are placed on tokens: pass the tokenizer to loops.score.")
-        batch.step_rewards, batch.step_mask = arith_step_rewards(gen, tokenizer)
+        batch.step_rewards, batch.step_mask = verifiers.arith_step_rewards(gen, tokenizer)
     dense = rewards.gold_response_token_rewards(gen.prompts, gen.texts, mask.shape[1]) * mask if config.dense else None
     ref_logprobs = batch.old_logprobs if batch.ref_logprobs is None else batch.ref_logprobs  # no reference: no KL
     if batch.ref_logprobs is None and kl_coef > 0:
@@ -259,33 +262,6 @@ def score(batch: Batch, reward_fn: Callable[[list[str]], torch.Tensor], config: 
     batch.rewards = kl_penalized_rewards(batch.scores, batch.old_logprobs, ref_logprobs, mask, kl_coef,
                                          task_rewards=dense)  # (N, T)
     return batch
-
-
-def arith_step_rewards(gen: policy.Generation, tokenizer) -> tuple[torch.Tensor, torch.Tensor]:
-    """Process rewards of arithmetic responses on their tokens: ``(step_rewards, step_mask)``, both (N, T).
-
-    Each ``;``-separated segment gets ``arith.process_reward`` (1 valid, 0 not) at its last token;
-    a response without a final answer gets 0 at its last token (EOS, or the cut-off end) instead.
-    Needs a word-level tokenizer (one token per word, as tiny-math's), so that word j is token j.
-    """
-    mask = gen.response_mask.bool()
-    N, T = mask.shape
-    step_rewards, step_mask = torch.zeros(N, T), torch.zeros(N, T)
-    for i, (prompt, ids) in enumerate(zip(gen.prompts, gen.response_ids)):
-        length = int(mask[i].sum())
-        words = tokenizer.convert_ids_to_tokens(ids[:length].tolist())
-        if words and words[-1] == tokenizer.eos_token:
-            words = words[:-1]
-        if any(" " in w or not w for w in words):
-            raise ValueError("process rewards need a word-level tokenizer (one token per word of the response), such "
-                             "as tiny-math's (models.load_math_policy); this tokenizer splits words.")
-        text = " ".join(words)
-        grade = arith.grade_response(arith.Problem.from_text(prompt), text)  # process_reward = its step verdicts
-        for step, valid in zip(arith.parse_response(text), grade.steps):
-            step_rewards[i, step.span[1] - 1], step_mask[i, step.span[1] - 1] = float(valid), 1.0
-        if length and grade.answer is None:
-            step_rewards[i, length - 1], step_mask[i, length - 1] = 0.0, 1.0
-    return step_rewards, step_mask
 
 
 def sequence_rewards(batch: Batch) -> torch.Tensor:
@@ -314,7 +290,7 @@ def rloo_advantages(batch: Batch, config: LoopConfig, model=None, value_head=Non
 def grpo_advantages(batch: Batch, config: LoopConfig, model=None, value_head=None) -> torch.Tensor:
     """GRPO: the score normalised within its group, (R_i − mean) / (std + 1e-4), (N,); without the std
     with ``scale_rewards=False`` (Dr. GRPO). With ``process=True``: per token (N, T), the sum of the
-    group-normalised rewards of the steps still ahead (:func:`rlcourse.advantages.process_group_advantages`)."""
+    group-normalised rewards of the steps still ahead (:func:`rlcourse.rl.advantages.process_group_advantages`)."""
     if config.process:
         return adv.process_group_advantages(batch.step_rewards, batch.step_mask, batch.mask, config.group_size)
     return adv.group_advantages(batch.scores, config.group_size, scale=config.scale_rewards)
@@ -479,7 +455,7 @@ def diagnostics(batch: Batch, kl_coef: float, task: str = "review") -> dict:
     else:
         texts = batch.gen.full_texts()
         metrics["gold/reward"] = rewards.gold_reward(texts).mean().item()
-        metrics["gold/grammatical"] = sum(map(data.is_grammatical, texts)) / len(texts)
+        metrics["gold/grammatical"] = sum(map(grammar.is_grammatical, texts)) / len(texts)
     return {**metrics, "response/length": lengths.mean().item(),
             "response/truncated": (~batch.gen.finished).float().mean().item(), "kl_coef": kl_coef}
 
@@ -522,7 +498,7 @@ def train(config: LoopConfig, model=None, tokenizer=None, reward_fn=None, ref_mo
         ref_model: the frozen reference π_ref (default: a copy of ``model`` before training).
         device: "cpu" or "cuda"; default CUDA when present.
     """
-    from rlcourse import models, utils
+    from rlcourse.model import loading, runtime
 
     algo = algorithm(config)
     if algo.needs_groups and config.group_size < 2:
@@ -542,10 +518,10 @@ def train(config: LoopConfig, model=None, tokenizer=None, reward_fn=None, ref_mo
     if config.dense and config.task == "arith":
         raise ValueError("dense=True spreads the review's gold reward over tokens; for the task 'arith' use "
                          "GRPOConfig(process=True) for step-level rewards.")
-    device = torch.device(device) if device is not None else utils.default_device()
+    device = torch.device(device) if device is not None else runtime.default_device()
     torch.manual_seed(config.seed)
     if model is None:
-        model, tokenizer = models.load_math_policy() if config.task == "arith" else models.load_policy()
+        model, tokenizer = loading.load_math_policy() if config.task == "arith" else loading.load_policy()
     model.to(device)
     ref_model = (ref_model or copy.deepcopy(model)).to(device).eval().requires_grad_(False)
     reward_fn = reward_fn or (arith.answer_reward if config.task == "arith" else rewards.gold_reward)
@@ -588,7 +564,7 @@ def evaluate(model, tokenizer, ref_model=None, reward_fn=None, num_prompts: int 
     Returns ``{"gold/reward", "gold/grammatical", "objective/scores", "objective/kl", "texts"}`` where
     ``objective/kl`` is the mean Σ_t (log π − log π_ref) per response (0 without ``ref_model``).
     """
-    draw = data.review_prompts if task == "review" else data.story_prompts
+    draw = grammar.review_prompts if task == "review" else grammar.story_prompts
     prompts = draw(num_prompts, seed=seed)
     model.eval()
     gen = policy.generate(model, tokenizer, prompts, max_new_tokens, generator=torch.Generator().manual_seed(seed))
@@ -600,7 +576,7 @@ def evaluate(model, tokenizer, ref_model=None, reward_fn=None, num_prompts: int 
         kl = (losses.kl_k1(gen.logprobs, ref_logprobs) * mask).sum(1).mean().item()
     return {
         "gold/reward": rewards.gold_reward(texts).mean().item(),
-        "gold/grammatical": sum(map(data.is_grammatical, texts)) / len(texts),
+        "gold/grammatical": sum(map(grammar.is_grammatical, texts)) / len(texts),
         "objective/scores": (reward_fn or rewards.gold_reward)(texts).float().mean().item(),
         "objective/kl": kl,
         "texts": texts,

@@ -11,7 +11,7 @@ Step"):
 - the **ORM** gets one label per response (is the final answer right) and the features pooled
   over the whole response (their minimum and mean, and the response's length in steps);
 - the **PRM** gets one label per step (``arith.check_steps``; a response without a final answer gets
-  a 0 at its last token, as in ``loops.arith_step_rewards``) and the features pooled over that
+  a 0 at its last token, as in :func:`arith_step_rewards`) and the features pooled over that
   step's tokens. A response's PRM score is the probability that every step is valid, the product
   of the step probabilities (Lightman et al. 2023).
 
@@ -30,13 +30,41 @@ from dataclasses import dataclass
 
 import torch
 
-from rlcourse import arith, loops, policy
+from rlcourse.model import policy
+from rlcourse.world import arith
 from rlcourse.utils import check
 
 SCORE_BATCH = 512  # responses per scoring forward pass in `sample` (memory; the features do not depend on it)
 
-__all__ = ["Samples", "Verifier", "sample", "train_verifier", "outcome_scores", "process_scores", "best_of_n_accuracy",
-           "majority_vote_accuracy", "oracle_accuracy"]
+__all__ = ["Samples", "Verifier", "arith_step_rewards", "sample", "train_verifier", "outcome_scores", "process_scores",
+           "best_of_n_accuracy", "majority_vote_accuracy", "oracle_accuracy"]
+
+
+def arith_step_rewards(gen: policy.Generation, tokenizer) -> tuple[torch.Tensor, torch.Tensor]:
+    """Process rewards of arithmetic responses on their tokens: ``(step_rewards, step_mask)``, both (N, T).
+
+    Each ``;``-separated segment gets ``arith.process_reward`` (1 valid, 0 not) at its last token;
+    a response without a final answer gets 0 at its last token (EOS, or the cut-off end) instead.
+    Needs a word-level tokenizer (one token per word, as tiny-math's), so that word j is token j.
+    """
+    mask = gen.response_mask.bool()
+    N, T = mask.shape
+    step_rewards, step_mask = torch.zeros(N, T), torch.zeros(N, T)
+    for i, (prompt, ids) in enumerate(zip(gen.prompts, gen.response_ids)):
+        length = int(mask[i].sum())
+        words = tokenizer.convert_ids_to_tokens(ids[:length].tolist())
+        if words and words[-1] == tokenizer.eos_token:
+            words = words[:-1]
+        if any(" " in w or not w for w in words):
+            raise ValueError("process rewards need a word-level tokenizer (one token per word of the response), such "
+                             "as tiny-math's (loading.load_math_policy); this tokenizer splits words.")
+        text = " ".join(words)
+        grade = arith.grade_response(arith.Problem.from_text(prompt), text)  # process_reward = its step verdicts
+        for step, valid in zip(arith.parse_response(text), grade.steps):
+            step_rewards[i, step.span[1] - 1], step_mask[i, step.span[1] - 1] = float(valid), 1.0
+        if length and grade.answer is None:
+            step_rewards[i, length - 1], step_mask[i, length - 1] = 0.0, 1.0
+    return step_rewards, step_mask
 
 
 @dataclass
@@ -44,7 +72,7 @@ class Samples:
     """n responses to each of P problems (N = P·n, in problem order), graded, with per-token features.
 
     ``correct`` (N,) bool; ``step_labels`` and ``step_mask`` (N, T) the process labels at step ends
-    (:func:`rlcourse.loops.arith_step_rewards`); ``token_features`` (N, T, 3): log π(a_t), its gap
+    (:func:`arith_step_rewards`); ``token_features`` (N, T, 3): log π(a_t), its gap
     to the best token's log-prob, and the entropy; ``steps`` the parsed segments of each response.
     """
 
@@ -78,7 +106,7 @@ def sample(model, tokenizer, problems: list[arith.Problem], num_samples: int, se
         gap = chosen - log_probs.max(-1).values  # (rows, T) ≤ 0
         entropy = -(log_probs.exp() * log_probs).sum(-1)  # (rows, T)
         features.append(torch.stack([chosen, gap, entropy], -1))
-    labels, ends = loops.arith_step_rewards(gen, tokenizer)
+    labels, ends = arith_step_rewards(gen, tokenizer)
     correct = torch.tensor([arith.is_correct(arith.Problem.from_text(p), t) for p, t in zip(gen.prompts, gen.texts)])
     return Samples(list(problems), num_samples, gen.texts, correct, gen.response_mask.bool(), labels, ends,
                    torch.cat(features))
