@@ -158,8 +158,8 @@ def group_advantages(rewards, group_size, scale=True):
 
 LOSS_REFERENCE = '''from rlcourse.rl.losses import aggregate_loss as reference
 
-def aggregate_loss(per_token, mask, mode):
-    return reference(per_token, mask, mode)'''
+def aggregate_loss(per_token, mask, mode, max_tokens):
+    return reference(per_token, mask, mode, max_tokens)'''
 
 EVAL_VERIFIER = '''def is_correct(prompt, response):
     return response.split()[-2:] == ["answer", str(eval(prompt[:-1]))]'''

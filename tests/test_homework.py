@@ -151,19 +151,23 @@ def test_hw5_hidden_cases_catch_the_plausible_mistakes():
     def token_sums(per_token, mask):
         return torch.where(mask.bool(), per_token, 0.0).sum(1)  # (B,)
 
-    def divided_by_the_longest(per_token, mask, mode):  # "constant" with the longest response instead of T
-        sums = token_sums(per_token, mask)
-        return {"token_mean": sums.sum() / mask.sum(), "sequence_mean": (sums / mask.sum(1)).mean(),
-                "constant": (sums / mask.sum(1).max()).mean()}[mode]
+    def divided_by(width):  # "constant" with a batch-dependent divisor instead of the generation budget
+        def aggregate(per_token, mask, mode, max_tokens):
+            sums = token_sums(per_token, mask)
+            return {"token_mean": sums.sum() / mask.sum(), "sequence_mean": (sums / mask.sum(1)).mean(),
+                    "constant": (sums / width(per_token, mask)).mean()}[mode]
+        return aggregate
 
     mistakes = {
         "hw5.pass_at_k": [lambda n, c, k: 1 - (1 - c / n) ** k,  # the biased plug-in
                           lambda n, c, k: 1 - float(math.comb(n - c, k)) / float(math.comb(n, k))],  # overflows
         "hw5.group_advantages": [population_std, batch_statistics],
         "hw5.aggregate_loss": [
-            lambda per_token, mask, mode: (per_token * mask).sum() / mask.sum(),  # one mode for all
-            lambda per_token, mask, mode: per_token.mean() if mode == "token_mean" else per_token.mean(1).mean(),  # padding
-            divided_by_the_longest],
+            lambda per_token, mask, mode, max_tokens: (per_token * mask).sum() / mask.sum(),  # one mode for all
+            lambda per_token, mask, mode, max_tokens: (per_token.mean() if mode == "token_mean"
+                                                       else per_token.mean(1).mean()),  # padding
+            divided_by(lambda per_token, mask: mask.sum(1).max()),  # the longest response of this batch
+            divided_by(lambda per_token, mask: per_token.shape[1])],  # the padded width (depends on padding)
         "hw5.is_correct": [
             lambda prompt, response: f"answer {value(prompt)}" in response,  # anywhere, not the last segment
             lambda prompt, response: response.split(";")[-1].split() == ["answer", str(value(prompt))],  # ';' glued

@@ -2,12 +2,13 @@
 
 import dataclasses
 import math
+import re
 
 import pytest
 import torch
 
-from rlcourse.rl import advantages as adv
 from rlcourse.model import loading
+from rlcourse.rl import advantages as adv
 from rlcourse.rl import loops, losses
 from rlcourse.world import rewards
 
@@ -226,3 +227,21 @@ def test_explained_variance_by_hand_and_a_critic_that_never_learns():
     history = loops.train(loops.PPOConfig(**SMALL, vf_coef=0.0), progress=False, device="cpu")["history"]
     assert [m["val/var_explained"] for m in history] == [0.0, 0.0]
     assert all("val/var_explained" not in m for m in loops.train(loops.RLOOConfig(**SMALL), progress=False, device="cpu")["history"])
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("num_prompts", 0, "num_prompts must be an int ≥ 1, got 0"),
+    ("num_steps", 0, "num_steps must be an int ≥ 1, got 0"),
+    ("max_new_tokens", 2.5, "max_new_tokens must be an int ≥ 1, got 2.5"),
+    ("temperature", 0.0, "temperature must be > 0 for RL, got 0.0"),
+])
+def test_a_bad_loop_setting_is_named_in_one_sentence(field, value, message):
+    """Each is refused before any model loads, naming the argument (not a downstream "prompts")."""
+    config = dataclasses.replace(loops.GRPOConfig(num_steps=1, num_prompts=2, group_size=2), **{field: value})
+    with pytest.raises(ValueError, match=re.escape(message)):
+        loops.train(config, progress=False)
+
+
+def test_evaluate_names_a_bad_num_prompts():
+    with pytest.raises(ValueError, match="num_prompts must be an int ≥ 1, got 0"):
+        loops.evaluate(None, None, num_prompts=0)

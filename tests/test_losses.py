@@ -407,3 +407,16 @@ def test_errors_are_value_errors_with_clear_messages():
 def test_docstring_examples_run():
     result = doctest.testmod(losses_module, extraglobs={"torch": torch})
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_advantages_are_refused_not_trained_on(bad):
+    """A NaN advantage on a response token would silently turn the loss (and every weight) into NaN."""
+    logprobs, mask = torch.zeros(2, 3), torch.tensor([[1, 1, 0], [1, 0, 0]])
+    for advantages in (torch.tensor([1.0, bad]), torch.tensor([[1.0, bad, 0.0], [0.0, 0.0, 0.0]])):
+        with pytest.raises(ValueError, match="advantages hold NaN or inf on response tokens"):
+            ppo_clip_loss(logprobs, logprobs, advantages, mask, 0.2)
+        with pytest.raises(ValueError, match="advantages hold NaN or inf on response tokens"):
+            reinforce_loss(logprobs, advantages, mask)
+    padded = torch.tensor([[1.0, 2.0, bad], [3.0, bad, bad]])  # NaN only on padding: fine
+    assert torch.isfinite(reinforce_loss(logprobs, padded, mask))

@@ -164,3 +164,10 @@ def test_generate_rejects_bad_arguments(tiny):
         policy.generate(model, tokenizer, ["the movie was"], top_k=-2)
     with pytest.raises(ValueError, match="non-empty list"):
         policy.generate(model, tokenizer, "the movie was")
+
+
+def test_a_label_outside_the_vocabulary_is_named():
+    for label in (7, -1):
+        with pytest.raises(ValueError, match=f"labels hold token id {label}, outside the vocabulary of the logits "
+                                             r"\(ids 0 to 4\)"):
+            policy.token_logprobs(torch.zeros(1, 2, 5), torch.tensor([[1, label]]))

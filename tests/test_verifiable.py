@@ -24,32 +24,35 @@ def ragged(seed: int, B: int = 5, T: int = 7):
     return per_token, mask
 
 
-def naive_aggregate(per_token, mask, mode):
+BUDGET = 12  # max_new_tokens of the tests' "constant" aggregation: longer than any test response
+
+
+def naive_aggregate(per_token, mask, mode, max_tokens=BUDGET):
     rows = [[float(per_token[b, t]) for t in range(per_token.shape[1]) if mask[b, t]] for b in range(per_token.shape[0])]
     if mode == "token_mean":
         flat = [x for row in rows for x in row]
         return sum(flat) / len(flat)
     if mode == "sequence_mean":
         return sum(sum(row) / len(row) for row in rows) / len(rows)
-    return sum(sum(row) / per_token.shape[1] for row in rows) / len(rows)
+    return sum(sum(row) / max_tokens for row in rows) / len(rows)
 
 
 @pytest.mark.parametrize("mode", losses.AGGREGATIONS)
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_aggregations_match_a_naive_loop_and_ignore_padding(mode, seed):
     per_token, mask = ragged(seed)
-    got = losses.aggregate_loss(per_token, mask, mode)
+    got = losses.aggregate_loss(per_token, mask, mode, max_tokens=BUDGET)
     assert math.isfinite(got.item())
     assert got.item() == pytest.approx(naive_aggregate(per_token, mask, mode), rel=1e-6, abs=1e-7)
 
 
 def test_sequence_mean_weighs_a_token_by_one_over_its_response_length():
     """The length bias: the gradient on a token of a response of length L is 1/(B·L) under GRPO's
-    per-response mean, 1/Σm under the token mean, 1/(B·T) under Dr. GRPO's constant."""
+    per-response mean, 1/Σm under the token mean, 1/(B·L_max) under Dr. GRPO's constant."""
     mask = torch.tensor([[1, 1, 1, 1], [1, 0, 0, 0]])
-    for mode, expected in [("sequence_mean", [1 / 8, 1 / 2]), ("token_mean", [1 / 5, 1 / 5]), ("constant", [1 / 8, 1 / 8])]:
+    for mode, expected in [("sequence_mean", [1 / 8, 1 / 2]), ("token_mean", [1 / 5, 1 / 5]), ("constant", [1 / 20, 1 / 20])]:
         per_token = torch.ones(2, 4, requires_grad=True)
-        losses.aggregate_loss(per_token, mask, mode).backward()
+        losses.aggregate_loss(per_token, mask, mode, max_tokens=10).backward()
         assert per_token.grad[0, 0].item() == pytest.approx(expected[0])
         assert per_token.grad[1, 0].item() == pytest.approx(expected[1])
         assert per_token.grad[1, 1:].abs().sum().item() == 0
@@ -60,6 +63,24 @@ def test_aggregation_errors_are_one_clear_sentence():
         losses.aggregate_loss(torch.zeros(2, 3), torch.ones(2, 3), "mean")
     with pytest.raises(ValueError, match="every row"):
         losses.aggregate_loss(torch.zeros(2, 3), torch.tensor([[1, 0, 0], [0, 0, 0]]), "sequence_mean")
+    with pytest.raises(ValueError, match="generation budget: pass max_tokens=max_new_tokens"):
+        losses.aggregate_loss(torch.zeros(2, 3), torch.ones(2, 3), "constant")
+    with pytest.raises(ValueError, match=r"longest response \(3 tokens\), got 2"):
+        losses.aggregate_loss(torch.zeros(2, 3), torch.ones(2, 3), "constant", max_tokens=2)
+
+
+@pytest.mark.parametrize("mode", losses.AGGREGATIONS)
+def test_the_loss_does_not_depend_on_the_padding_width(mode):
+    """The same responses padded to 5 or to 9 columns give the same loss in every mode (Dr. GRPO divides
+    by the generation budget, a constant of the run, not by this batch's width)."""
+    per_token, mask = torch.tensor([[1., 2., 3.], [4., 0., 0.]]), torch.tensor([[1, 1, 1], [1, 0, 0]])
+    values = []
+    for width in (5, 9):
+        pad = width - per_token.shape[1]
+        wide = torch.cat([per_token, torch.full((2, pad), float("nan"))], dim=1)  # (2, width), garbage padding
+        wide_mask = torch.cat([mask, torch.zeros(2, pad, dtype=mask.dtype)], dim=1)
+        values.append(losses.aggregate_loss(wide, wide_mask, mode, max_tokens=BUDGET).item())
+    assert values[0] == values[1] == pytest.approx(naive_aggregate(per_token, mask, mode))
 
 
 @pytest.mark.parametrize("eps_high", [None, 0.2, 0.28, 0.5])
@@ -70,7 +91,7 @@ def test_clip_higher_matches_a_naive_loop(eps_high, mode):
     logprobs, old = -torch.rand(4, 6, generator=g) * 3, -torch.rand(4, 6, generator=g) * 3
     A = torch.randn(4, generator=g)
     mask = torch.tensor([[1] * 6, [1] * 3 + [0] * 3, [1] * 5 + [0], [1] + [0] * 5])
-    loss, stats = losses.ppo_clip_loss(logprobs, old, A, mask, 0.2, eps_high, mode)
+    loss, stats = losses.ppo_clip_loss(logprobs, old, A, mask, 0.2, eps_high, mode, max_tokens=BUDGET)
     high = 0.2 if eps_high is None else eps_high
     per_token = torch.zeros(4, 6)
     clipped_count = 0
@@ -168,6 +189,28 @@ def test_grpo_runs_on_the_arithmetic_task(options):
     for m in out["history"]:
         assert 0 <= m["arith/correct"] <= 1 and m["arith/correct"] == pytest.approx(m["objective/scores"])
         assert math.isfinite(m["loss/policy_avg"])
+
+
+@pytest.mark.parametrize("mode", losses.AGGREGATIONS)
+def test_grpo_aggregates_its_kl_term_like_its_policy_term(mode):
+    """GRPO's per-token loss is ℓ_t + β·k3_t, averaged ONE way: under the per-response mean or the constant
+    the KL term must be weighed per response too, not by the token mean (checked against a naive loop)."""
+    g = torch.Generator().manual_seed(5)
+    config = loops.GRPOConfig(kl_coef=0.3, loss_aggregation=mode, max_new_tokens=BUDGET)
+    mask = torch.tensor([[1] * 6, [1] * 2 + [0] * 4, [1] * 5 + [0], [1] + [0] * 5])
+    old, ref = -torch.rand(4, 6, generator=g) * 3, -torch.rand(4, 6, generator=g) * 3
+    logprobs = old + 0.1 * torch.randn(4, 6, generator=g)
+    A = torch.randn(4, generator=g)
+    loss, _ = loops.policy_loss(config, {"mask": mask, "advantages": A, "old_logprobs": old, "ref_logprobs": ref},
+                                logprobs, torch.zeros(4, 6))
+    per_token = torch.zeros(4, 6)
+    for b in range(4):
+        for t in range(6):
+            if mask[b, t]:
+                rho, log_r = math.exp(logprobs[b, t] - old[b, t]), float(ref[b, t] - logprobs[b, t])
+                ppo = max(-A[b].item() * rho, -A[b].item() * min(max(rho, 0.8), 1.2))
+                per_token[b, t] = ppo + 0.3 * (math.exp(log_r) - 1 - log_r)
+    assert loss.item() == pytest.approx(naive_aggregate(per_token, mask, mode), rel=1e-5, abs=1e-6)
 
 
 def test_arith_options_are_refused_where_they_cannot_apply():

@@ -318,10 +318,11 @@ def _aggregate_cases(g, public):
         mask[0], mask[1] = 1, 0
         mask[1, 0] = 1  # row 0: every token; row 1: one token
         if i % 2:
-            mask[:, -1] = 0  # a padding column: the padded length T is longer than any response
+            mask[:, -1] = 0  # a padding column: the padded width T is longer than any response
         garbage = torch.randn(B, T, generator=g) * 100  # what padding holds: must never reach the loss
         per_token = torch.where(mask.bool(), torch.randn(B, T, generator=g), garbage)  # (B, T)
-        cases.append({"per_token": per_token, "mask": mask, "mode": mode})
+        budget = T + int(torch.randint(1, 9, (), generator=g))  # max_new_tokens: never the padded width T
+        cases.append({"per_token": per_token, "mask": mask, "mode": mode, "max_tokens": budget})
     return cases
 
 
@@ -459,8 +460,10 @@ EXERCISES: dict[str, Exercise] = {e.id: e for e in [
     Exercise("hw5.aggregate_loss", "aggregate_loss", "function",
              "padding must never reach the loss; token_mean divides the masked sum by the response tokens of the "
              "whole batch, sequence_mean first averages each row over its own response tokens, constant divides "
-             "each row's masked sum by the padded length T; then average over rows.",
-             lambda per_token, mask, mode: losses.aggregate_loss(per_token, mask, mode), _aggregate_cases,
+             "each row's masked sum by max_tokens (the generation budget, never the padded width); then average "
+             "over rows.",
+             lambda per_token, mask, mode, max_tokens: losses.aggregate_loss(per_token, mask, mode, max_tokens),
+             _aggregate_cases,
              forbidden=("aggregate_loss", "masked_mean", "masked_sum")),
     Exercise("hw5.is_correct", "is_correct", "function",
              "evaluate the prompt left to right; split the response into words at whitespace and into segments at "

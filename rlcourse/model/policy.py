@@ -45,6 +45,10 @@ def token_logprobs(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         f"labels must have shape (B, T) = {tuple(logits.shape[:2])} to match the logits, got {tuple(labels.shape)}.",
     )
     _check(not labels.is_floating_point(), f"labels must be integer token ids, got {labels.dtype}: use .long().")
+    V = logits.shape[-1]
+    outside = labels[(labels < 0) | (labels >= V)]
+    _check(outside.numel() == 0, f"labels hold token id {int(outside[0]) if outside.numel() else 0}, outside the "
+           f"vocabulary of the logits (ids 0 to {V - 1}): use the tokenizer that belongs to this model.")
     logp = F.log_softmax(logits.float(), dim=-1)  # (B, T, V)
     return logp.gather(-1, labels.long().unsqueeze(-1)).squeeze(-1)  # (B, T)
 

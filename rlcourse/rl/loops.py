@@ -348,14 +348,19 @@ def policy_loss(config: LoopConfig, batch_slice: dict, logprobs: torch.Tensor, e
     algo, mask, A = algorithm(config), batch_slice["mask"], batch_slice["advantages"]
     if algo.clipped:
         loss, stats = losses.ppo_clip_loss(logprobs, batch_slice["old_logprobs"], A, mask, config.clip_eps,
-                                           getattr(config, "clip_eps_high", None), config.loss_aggregation)
+                                           getattr(config, "clip_eps_high", None), config.loss_aggregation,
+                                           config.max_new_tokens)
     else:
-        loss = losses.reinforce_loss(logprobs, A, mask, config.loss_aggregation)
+        loss = losses.reinforce_loss(logprobs, A, mask, config.loss_aggregation, config.max_new_tokens)
         ratio = torch.exp(logprobs - batch_slice["old_logprobs"]).detach()
         stats = {"clipfrac": torch.tensor(0.0), "approx_kl": masked_mean((ratio - 1) - ratio.log(), mask),
                  "ratio_mean": masked_mean(ratio, mask), "ratio_var": masked_var(ratio, mask, unbiased=False)}
     if not algo.kl_in_reward and config.kl_coef > 0:
-        kl = masked_mean(losses.kl_k3(logprobs, batch_slice["ref_logprobs"]), mask)
+        # GRPO: β·k3 joins each token's loss, so the whole per-token loss is averaged one way (Shao et al. 2024;
+        # TRL). Every aggregation is linear in the per-token values: aggregating the KL alone and adding it is
+        # the same. As a loss, k3's gradient is that of KL(π_ref‖π), not KL(π‖π_ref) (notebook 04).
+        kl = losses.aggregate_loss(losses.kl_k3(logprobs, batch_slice["ref_logprobs"]), mask,
+                                   config.loss_aggregation, config.max_new_tokens)
         loss = loss + config.kl_coef * kl
     return loss, stats
 
@@ -513,6 +518,13 @@ def train(config: LoopConfig, model=None, tokenizer=None, reward_fn=None, ref_mo
         raise ValueError(f"task must be one of {', '.join(TASKS)}, got {config.task!r}.")
     if config.loss_aggregation not in losses.AGGREGATIONS:
         raise ValueError(f"loss_aggregation must be one of {', '.join(losses.AGGREGATIONS)}, got {config.loss_aggregation!r}.")
+    for name in ("num_prompts", "num_steps", "max_new_tokens"):
+        value = getattr(config, name)
+        if type(value) is not int or value < 1:
+            raise ValueError(f"{name} must be an int ≥ 1, got {value!r}.")
+    if not config.temperature > 0:
+        raise ValueError(f"temperature must be > 0 for RL, got {config.temperature!r}: the loop learns from sampled "
+                         "responses and their log-probs, and temperature 0 (greedy) samples one response per prompt.")
     if getattr(config, "process", False) and config.task != "arith":
         raise ValueError("process=True needs step rewards, which only the task 'arith' has: set task='arith'.")
     if config.dense and config.task == "arith":
@@ -564,6 +576,8 @@ def evaluate(model, tokenizer, ref_model=None, reward_fn=None, num_prompts: int 
     Returns ``{"gold/reward", "gold/grammatical", "objective/scores", "objective/kl", "texts"}`` where
     ``objective/kl`` is the mean Σ_t (log π − log π_ref) per response (0 without ``ref_model``).
     """
+    if type(num_prompts) is not int or num_prompts < 1:
+        raise ValueError(f"num_prompts must be an int ≥ 1, got {num_prompts!r}.")
     draw = grammar.review_prompts if task == "review" else grammar.story_prompts
     prompts = draw(num_prompts, seed=seed)
     model.eval()

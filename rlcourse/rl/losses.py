@@ -45,7 +45,8 @@ __all__ = [
 AGGREGATIONS = ("token_mean", "sequence_mean", "constant")
 
 
-def aggregate_loss(per_token: torch.Tensor, mask: torch.Tensor, mode: str = "token_mean") -> torch.Tensor:
+def aggregate_loss(per_token: torch.Tensor, mask: torch.Tensor, mode: str = "token_mean",
+                   max_tokens: int | None = None) -> torch.Tensor:
     """Reduce a ``(B, T)`` per-token loss over response tokens, three ways (the length-bias lesson).
 
     - ``"token_mean"``: ``Σ_{b,t} ℓ m / Σ_{b,t} m``, every token of the batch weighs the same
@@ -53,17 +54,20 @@ def aggregate_loss(per_token: torch.Tensor, mask: torch.Tensor, mode: str = "tok
     - ``"sequence_mean"``: ``(1/B) Σ_b (Σ_t ℓ_{b,t} m_{b,t} / Σ_t m_{b,t})``, each response's own
       token mean, then the mean over responses (the original GRPO objective, Shao et al. 2024): a
       token of a response of length L weighs 1/L, so long responses are pushed less per token;
-    - ``"constant"``: ``(1/B) Σ_b Σ_t ℓ_{b,t} m_{b,t} / T`` with the constant ``T = per_token.shape[1]``
-      (the response budget; Dr. GRPO, Liu et al. 2025): no length enters the weights.
+    - ``"constant"``: ``(1/B) Σ_b Σ_t ℓ_{b,t} m_{b,t} / L_max`` with ``L_max = max_tokens``, the
+      generation budget (``max_new_tokens``), a constant of the run (Dr. GRPO, Liu et al. 2025; TRL's
+      ``loss_type="dr_grpo"``): no length enters the weights, and the loss does not depend on how
+      wide this batch happens to be padded.
 
     Padding never contributes (it may hold any value, NaN included). Every row of ``mask`` must
-    keep at least one token for ``"sequence_mean"``.
+    keep at least one token for ``"sequence_mean"``; ``max_tokens`` is needed by ``"constant"`` only
+    (and must be at least the longest response).
 
     Example:
         >>> per_token = torch.tensor([[1., 1., 1., 1.], [4., 0., 0., 0.]])
         >>> mask = torch.tensor([[1, 1, 1, 1], [1, 0, 0, 0]])
-        >>> [aggregate_loss(per_token, mask, m).item() for m in AGGREGATIONS]  # 8/5, (1 + 4)/2, (4/4 + 4/4)/2
-        [1.600000023841858, 2.5, 1.0]
+        >>> [aggregate_loss(per_token, mask, m, max_tokens=8).item() for m in AGGREGATIONS]  # 8/5, (1 + 4)/2, (4/8 + 4/8)/2
+        [1.600000023841858, 2.5, 0.5]
     """
     check_float("per_token", per_token, ranks=(2,), layout="(B, T)")
     check_mask(mask, per_token, "per_token")
@@ -76,7 +80,11 @@ def aggregate_loss(per_token: torch.Tensor, mask: torch.Tensor, mode: str = "tok
             raise ValueError("sequence_mean needs at least one response token in every row of mask; "
                              "drop empty responses or use token_mean.")
         return masked_mean(per_token, mask, dim=1).mean()
-    return (torch.where(mask.bool(), per_token, 0.0).sum(1) / per_token.shape[1]).mean()  # NaN in padding cannot leak
+    longest = int(mask.sum(1).max()) if mask.numel() else 0
+    if type(max_tokens) is not int or max_tokens < max(1, longest):
+        raise ValueError(f"mode='constant' divides by the generation budget: pass max_tokens=max_new_tokens, an int at "
+                         f"least as long as the longest response ({longest} tokens), got {max_tokens!r}.")
+    return (torch.where(mask.bool(), per_token, 0.0).sum(1) / max_tokens).mean()  # NaN in padding cannot leak
 
 
 def _token_advantages(advantages, logprobs: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
@@ -91,11 +99,15 @@ def _token_advantages(advantages, logprobs: torch.Tensor, keep: torch.Tensor) ->
         advantages = advantages[:, None].expand_as(logprobs)  # (B, T)
     else:
         check_like("advantages", advantages, "logprobs", logprobs)
-    return torch.where(keep, advantages.detach(), 0.0)  # (B, T)
+    advantages = torch.where(keep, advantages.detach(), 0.0)  # (B, T)
+    if not bool(torch.isfinite(advantages).all()):  # padding was zeroed: only response tokens can fail here
+        raise ValueError("advantages hold NaN or inf on response tokens; check the rewards and any division "
+                         "that made them (a group std of 0 needs an eps, a return of inf a finite reward).")
+    return advantages
 
 
 def reinforce_loss(logprobs: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor,
-                   aggregation: str = "token_mean") -> torch.Tensor:
+                   aggregation: str = "token_mean", max_tokens: int | None = None) -> torch.Tensor:
     """REINFORCE policy-gradient loss (Williams 1992).
 
     ``L = −Σ_{b,t} A_{b,t} log π(a_t|s_t) m_{b,t} / Σ_{b,t} m_{b,t}`` (token-level mean,
@@ -109,6 +121,7 @@ def reinforce_loss(logprobs: torch.Tensor, advantages: torch.Tensor, mask: torch
         advantages: ``(B,)`` one per sequence (broadcast to all its tokens) or ``(B, T)``.
         mask: ``(B, T)``, 1 on response tokens.
         aggregation: how tokens are averaged (:func:`aggregate_loss`), default token-level.
+        max_tokens: the generation budget, which ``aggregation="constant"`` divides by.
 
     Returns:
         The 0-dim loss.
@@ -124,7 +137,7 @@ def reinforce_loss(logprobs: torch.Tensor, advantages: torch.Tensor, mask: torch
     keep = mask.bool()
     advantages = _token_advantages(advantages, logprobs, keep)  # (B, T)
     per_token = -advantages * torch.where(keep, logprobs, 0.0)  # (B, T)
-    return aggregate_loss(per_token, mask, aggregation)
+    return aggregate_loss(per_token, mask, aggregation, max_tokens)
 
 
 def ppo_clip_loss(
@@ -135,6 +148,7 @@ def ppo_clip_loss(
     clip_eps: float,
     clip_eps_high: float | None = None,
     aggregation: str = "token_mean",
+    max_tokens: int | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """PPO's clipped surrogate objective (Schulman et al. 2017, "Proximal Policy
     Optimization Algorithms"), as a loss to minimise.
@@ -158,6 +172,7 @@ def ppo_clip_loss(
             tokens with positive advantage grow further, against entropy collapse); ``None``: ``ε``.
         aggregation: how tokens are averaged (:func:`aggregate_loss`); the statistics are
             always token means.
+        max_tokens: the generation budget, which ``aggregation="constant"`` divides by.
 
     Returns:
         ``(loss, stats)``: the 0-dim loss and detached 0-dim statistics (token means):
@@ -187,7 +202,7 @@ def ppo_clip_loss(
     ratio = torch.exp(log_ratio)  # (B, T)
     unclipped = -advantages * ratio  # (B, T)
     clipped = -advantages * torch.clamp(ratio, 1.0 - clip_eps, 1.0 + clip_eps_high)  # (B, T)
-    loss = aggregate_loss(torch.maximum(unclipped, clipped), mask, aggregation)
+    loss = aggregate_loss(torch.maximum(unclipped, clipped), mask, aggregation, max_tokens)
     with torch.no_grad():
         stats = {
             "clipfrac": masked_mean((clipped > unclipped).to(ratio.dtype), mask),
@@ -326,6 +341,10 @@ def kl_k3(logprobs: torch.Tensor, ref_logprobs: torch.Tensor) -> torch.Tensor:
     tangent at 1), so each sample is ≥ 0, with equality only where π = π_ref. This is
     the KL term of GRPO (Shao et al. 2024) and TRL's GRPOTrainer. Schulman (2020).
     Computed as ``expm1(log r) − log r`` for accuracy near r = 1.
+
+    Used *as a loss* on samples of π (their weighting not differentiated), its expected gradient
+    is ``E_π[(1 − π_ref/π) ∇log π] = −Σ_a π_ref(a) ∇log π(a) = ∇ KL(π_ref‖π)``: the reverse
+    direction of the KL it estimates (notebook 04 measures both).
 
     Args:
         logprobs: ``(B, T)`` log π(a_t|s_t) of the sampled tokens.
