@@ -132,7 +132,9 @@ QUIZZES = {
                      "To keep the rewards between −1 and 1 so that advantages stay comparable across batches and response lengths",
                      "To make the value head converge faster by bounding its regression targets"],
          "answer": "To stop several gradient steps on one batch from moving the policy far from the one that sampled it",
-         "explanation": "Outside 1 ± ε the clipped objective is flat, so the gradient vanishes.",
+         "explanation": "The clipped objective is flat only on the side the advantage pushes (Schulman et al. 2017, "
+                        "Fig. 1): above 1 + ε when A > 0, below 1 − ε when A < 0. There a token's gradient is 0; a move "
+                        "that makes the objective worse is never clipped.",
          "hint": "Look at the plot of the clipped surrogate."},
         {"id": "q3", "kind": "choice",
          "question": "A single k1 KL term log π(a) − log π_ref(a) is negative. What does that mean?",
