@@ -70,7 +70,10 @@ QUIZZES = {
                      "So that word salad full of positive words cannot beat a fluent review",
                      "Because Bradley–Terry needs every reward to lie in [−1, 1]"],
          "answer": "So that word salad full of positive words cannot beat a fluent review",
-         "explanation": "A reward that only counts sentiment is hacked by adjective strings within a few dozen steps.",
+         "explanation": "Sentiment alone rewards piling up praise, so an ungrammatical string of positive adjectives "
+                        "would outscore every fluent review; with the penalty, word salad scores at most about 0, "
+                        "below any fluent positive review (notebook 04's β = 0 run shows a policy finding such "
+                        "strings when a learned reward lets it).",
          "hint": "Think about what an optimiser would write if only sentiment counted."},
     ]},
     "03": {"title": "Notebook 03", "questions": [
@@ -177,13 +180,14 @@ QUIZZES = {
         {"id": "q3", "kind": "choice",
          "question": "The relative change ‖θ − θ_ref‖/‖θ_ref‖ of a group of tensors is computed by pooling squared "
                      "norms. Why not average the ratios of its tensors?",
-         "options": ["Pooling weighs each tensor by its size; averaging ratios lets a tiny tensor dominate",
+         "options": ["Pooling weighs each tensor by its squared norm; averaging ratios lets a tiny tensor dominate",
                      "Averaging ratios is slower, since each tensor's norm must be computed twice",
                      "The ratios of all tensors in one group are always equal, so averaging them adds nothing new",
                      "Pooling leaves out the biases, which would otherwise dominate the average"],
-         "answer": "Pooling weighs each tensor by its size; averaging ratios lets a tiny tensor dominate",
-         "explanation": "A 128-number bias moving 10 % and a 16k-number weight matrix moving 1 % should not "
-                        "average to 5.5 %.",
+         "answer": "Pooling weighs each tensor by its squared norm; averaging ratios lets a tiny tensor dominate",
+         "explanation": "Pooled, √(Σ‖Δθ_i‖² / Σ‖θ_i‖²) is the root of the tensors' squared ratios averaged with "
+                        "weights ‖θ_i‖² / Σ‖θ_j‖²: a small bias moving 10 % next to a weight matrix of 100 times its "
+                        "squared norm moving 1 % pools to about 1.4 %, not the 5.5 % a plain average gives.",
          "hint": "Think of a small bias vector next to a large weight matrix."},
     ]},
     "06": {"title": "Notebook 06", "questions": [

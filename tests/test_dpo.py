@@ -32,6 +32,18 @@ def test_best_of_n_kl_bound_matches_exact_kl_of_enumerated_distribution(n):
     assert math.isclose(kl, dpo.best_of_n_kl_bound(n), rel_tol=1e-3)
 
 
+@pytest.mark.parametrize("n", [2, 4, 16])
+def test_best_of_n_kl_stays_below_the_bound_for_few_distinct_responses(n):
+    """The bound is a limit: with M distinct responses the exact KL is smaller, and grows towards it with M."""
+    kls = []
+    for M in (2, 5, 50, 500):
+        i = torch.arange(1, M + 1, dtype=torch.float64)
+        p_bon = (i / M) ** n - ((i - 1) / M) ** n
+        kls.append(float((p_bon * (p_bon * M).log()).sum()))
+    assert all(kl < dpo.best_of_n_kl_bound(n) for kl in kls)
+    assert kls == sorted(kls)
+
+
 def test_best_of_n_indices_matches_naive_loop():
     scores = torch.randn(20, 8, generator=torch.Generator().manual_seed(0))
     for n in (1, 3, 8):

@@ -1,5 +1,7 @@
 """Plots: each reward on its own axis, and the smoothing named where curves are smoothed."""
 
+import math
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -18,6 +20,16 @@ def test_reward_vs_kl_gives_the_proxy_and_the_gold_reward_their_own_axes():
     assert [a.get_ylabel() for a in axes] == [plotting.METRIC_LABELS["objective/scores"], plotting.METRIC_LABELS["gold/reward"]]
     assert "5-step moving average" in ax.get_xlabel()
     assert len(ax.get_legend().get_texts()) == 2  # one legend names both lines
+    plt.close(ax.figure)
+
+
+def test_reward_vs_kl_on_the_square_root_of_the_kl():
+    """Gao et al. (2023) plot rewards against d = √KL: the x data is the square root of the smoothed KL."""
+    history = HISTORY + [{"objective/kl": -0.3, "objective/scores": 0.0, "gold/reward": 0.0}]  # a negative estimate
+    ax = plotting.reward_vs_kl({"run": history}, metrics=("gold/reward",), window=1, sqrt_kl=True)
+    x = ax.get_lines()[0].get_xdata()
+    assert list(x) == [math.sqrt(0.5 * i) for i in range(20)] + [0.0]
+    assert ax.get_xlabel().startswith("√KL")
     plt.close(ax.figure)
 
 

@@ -74,11 +74,13 @@ def learning_curves(runs: dict[str, list[list[dict]]], metric: str = "gold/rewar
 
 
 def reward_vs_kl(runs: dict[str, list[dict]], metrics=("objective/scores", "gold/reward"), ax=None, window: int = 5,
-                 title: str = "Reward as the policy moves away from the reference"):
+                 title: str = "Reward as the policy moves away from the reference", sqrt_kl: bool = False):
     """Rewards against KL to the reference, one line per run and metric (over-optimisation shows here).
 
     Each metric gets its own y-axis (the first on the left, the next on the right), since a learned
-    reward model and the gold reward are on different scales. Returns the left axis.
+    reward model and the gold reward are on different scales. With ``sqrt_kl`` the x-axis is
+    ``d = √KL`` (negative KL estimates clipped to 0), as Gao et al. (2023) plot their scaling laws.
+    Returns the left axis.
     """
     ax = ax or plt.subplots(figsize=(6, 3.5))[1]
     axes = [ax] + [ax.twinx() for _ in metrics[1:]]
@@ -86,10 +88,12 @@ def reward_vs_kl(runs: dict[str, list[dict]], metrics=("objective/scores", "gold
     lines = []
     for label, history in runs.items():
         kl = smooth(metric_matrix([history], "objective/kl"), window)[0]
+        kl = np.sqrt(np.clip(kl, 0.0, None)) if sqrt_kl else kl
         for metric, style, axis in zip(metrics, styles, axes):
             y = smooth(metric_matrix([history], metric), window)[0]
             lines += axis.plot(kl, y, style, color=f"C{len(lines)}", label=f"{label}: {METRIC_LABELS.get(metric, metric)}")
-    ax.set_xlabel(METRIC_LABELS["objective/kl"] + (f" ({window}-step moving averages)" if window > 1 else ""))
+    kl_label = "√KL, d = √(KL per response) (nats^½)" if sqrt_kl else METRIC_LABELS["objective/kl"]
+    ax.set_xlabel(kl_label + (f" ({window}-step moving averages)" if window > 1 else ""))
     for metric, axis in zip(metrics, axes):
         axis.set_ylabel(METRIC_LABELS.get(metric, metric))
     ax.set_title(title)

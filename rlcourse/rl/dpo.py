@@ -45,7 +45,10 @@ __all__ = [
 
 
 def best_of_n_kl_bound(n: int) -> float:
-    """``log n − (n − 1)/n``: the KL (nats) of best-of-n sampling from the policy it samples.
+    """``log n − (n − 1)/n``: the bound on the KL (nats) of best-of-n sampling from the policy it samples.
+
+    With M equally likely distinct responses and no ties the KL tends to this value as M → ∞; for
+    any finite M (any policy, Beirami et al. 2024) it is smaller: an upper bound, not the KL itself.
 
     Example:
         >>> best_of_n_kl_bound(1), round(best_of_n_kl_bound(2), 4)  # log 2 − ½

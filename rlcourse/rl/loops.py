@@ -115,7 +115,7 @@ class PPOConfig(LoopConfig):
     value_warmup_steps: int = 0  # first steps train only the value head (the policy and its backbone stay fixed)
     adaptive_kl: bool = False  # adapt β towards target_kl (Ziegler et al. 2019)
     target_kl: float = 2.0  # target of Σ_t KL per sequence, in nats
-    kl_horizon: int = 100  # how many steps the controller takes to close the gap
+    kl_horizon: int = 100  # gain 1/kl_horizon: each step β changes by (KL/target − 1, clipped to ±0.2)/kl_horizon
 
 
 # ----------------------------------------------------------------------------- pieces
@@ -553,6 +553,7 @@ def train(config: LoopConfig, model=None, tokenizer=None, reward_fn=None, ref_mo
         batch = score(batch, reward_fn, config, reward_kl_coef, tokenizer)
         batch = compute_advantages(batch, config, model, value_head)
         metrics = {"step": step, **diagnostics(batch, reward_kl_coef, config.task)}
+        _check_finite(step, metrics, config.explode_threshold)  # a NaN reward stops here, before any update
         warming = step < getattr(config, "value_warmup_steps", 0)
         metrics.update(update(model, value_head, optimizer, batch, config, generator, value_only=warming))
         metrics["kl_coef"] = reward_kl_coef if algo.kl_in_reward else config.kl_coef
