@@ -458,7 +458,7 @@ def test_kernel_stand_ins_agree_with_the_package(tmp_path, monkeypatch):
 
     monkeypatch.setattr(kernel, "_COURSE", {})
     saved = {name: sys.modules.get(name) for name in ("rlcourse", "rlcourse.grading", "rlcourse.grading.spec",
-                                                      "rlcourse.rl.loops")}
+                                                      "rlcourse.rl", "rlcourse.rl.loops")}
     try:
         kernel.install_stubs(str(tmp_path))
         stubs = sys.modules["rlcourse.rl.loops"]
