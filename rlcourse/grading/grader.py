@@ -43,11 +43,12 @@ from dataclasses import asdict
 from pathlib import Path
 
 from rlcourse.grading import sandbox, spec, static
-from rlcourse.grading.execute import Limits, build_plan, run_plan, write_course
+from rlcourse.grading.execute import Limits, Ran, build_plan, run_plan, write_course
 from rlcourse.grading.gradebook import (GRADEBOOK_COLUMNS, Row, feedback_markdown, read_gradebook, write_gradebook,
                                         write_text_atomic)
-from rlcourse.grading.kinds import kind_of, status_word
-from rlcourse.grading.submission import Template, collect_submissions, read_submission, student_answers
+from rlcourse.grading.kinds import NO_FUNCTION, Verdict, kind_of, limit_reason, status_word
+from rlcourse.grading.submission import (Template, answer_cell_numbers, collect_submissions, read_submission,
+                                         student_answers)
 
 # ----------------------------------------------------------------------------- one submission
 
@@ -84,14 +85,7 @@ def _grade_one(template_path: str, submission: str, seed: int, limits: Limits, v
         rows = [row(ex, 0.0, "invalid", problem) for ex in template.points]
         return [asdict(r) for r in rows], feedback_markdown(student, rows, {}, problem)
     answers, notes = student_answers(nb, template)
-    status: dict[str, tuple[str, str]] = {}
-    for ex in template.points:
-        if ex not in answers:
-            status[ex] = ("missing", "answer cell not found (deleted, or its metadata changed): copy it back from the "
-                                     "released exercise notebook")
-        elif limits.static_check and (problems := static.answer_problems(answers[ex], spec.exercise(ex))):
-            status[ex] = ("flagged", "; ".join(problems) + " (no credit)")
-    rows = []
+    status = _not_run(template, answers, limits)
     with tempfile.TemporaryDirectory(prefix="rlcourse-grade-") as tmp:
         workdir = Path(tmp) / "work"
         for sub in ("inputs", "outputs", "home", "home/tmp"):
@@ -100,26 +94,59 @@ def _grade_one(template_path: str, submission: str, seed: int, limits: Limits, v
         # each kind writes its hidden inputs (a function's cases) and keeps what its verdict needs
         prepared = {ex: kind_of(spec.exercise(ex)).prepare(spec.exercise(ex), seed, workdir / "inputs")
                     for ex in template.points}
-        runnable = {ex for ex in template.points if ex not in status}
-        failed = {}
-        if runnable:
-            failed = run_plan(build_plan(template, answers, set(status), workdir, limits), workdir, limits)
-        outputs = workdir / "outputs"
-        for ex, max_points in template.points.items():
-            spec_ex = spec.exercise(ex)
-            if ex in status:
-                rows.append(row(ex, 0.0, *status[ex]))
-                continue
-            if ex in failed:
-                kind, _, why = failed[ex].partition(": ")
-                rows.append(row(ex, 0.0, kind, why))
-                continue
-            try:
-                fraction, reason = kind_of(spec_ex).verdict(spec_ex, prepared[ex], outputs, seed)
-            except Exception as err:  # noqa: BLE001 - unreadable results are the submission's problem
-                fraction, reason = 0.0, f"the results could not be read back ({type(err).__name__})"
-            rows.append(row(ex, fraction * max_points, status_word(fraction == 1.0, reason), reason))
-    return [asdict(r) for r in rows], feedback_markdown(student, rows, notes, "")
+        ran = Ran()
+        if set(template.points) - set(status):
+            ran = run_plan(build_plan(template, answers, set(status), workdir, limits), workdir, limits)
+        verdicts = {ex: Verdict(0.0, reason) for ex, (_, reason) in {**ran.failed, **status}.items()}
+        for ex in template.points:
+            if ex not in verdicts:
+                verdicts[ex] = _verdict(ex, prepared[ex], workdir / "outputs", seed, limits)
+    numbers = answer_cell_numbers(nb, template)
+    rows, details = [], {}
+    for ex, max_points in template.points.items():
+        verdict = verdicts[ex]
+        reason = verdict.reason
+        if ex in ran.raised and verdict.fraction < 1:  # the answer cell's own exception comes first: fix it first
+            raised = _raised_reason(numbers.get(ex), ran.raised[ex], limits)
+            undefined = reason.startswith(NO_FUNCTION)
+            reason = f"{raised}; so {spec.exercise(ex).function} was never defined" if undefined else f"{raised}; then {reason}"
+        word = status_word(verdict.fraction == 1.0, reason)
+        if ex in status or ex in ran.failed:
+            word = (status.get(ex) or ran.failed[ex])[0]
+        rows.append(row(ex, verdict.fraction * max_points, word, reason))
+        if verdict.detail and verdict.fraction < 1:
+            details[ex] = list(verdict.detail)
+    return [asdict(r) for r in rows], feedback_markdown(student, rows, notes, "", details)
+
+
+def _not_run(template: Template, answers: dict[str, str], limits: Limits) -> dict[str, tuple[str, str]]:
+    """Exercises whose answer is not run at all: missing, or flagged by the static check -> (status, reason)."""
+    status = {}
+    for ex in template.points:
+        if ex not in answers:
+            status[ex] = ("missing", "answer cell not found (deleted, or its metadata changed): copy it back from the "
+                                     "released exercise notebook")
+        elif limits.static_check and (problems := static.answer_problems(answers[ex], spec.exercise(ex))):
+            status[ex] = ("flagged", "; ".join(problems) + " (no credit)")
+    return status
+
+
+def _verdict(ex: str, prepared, outputs: Path, seed: int, limits: Limits) -> Verdict:
+    """The kind's verdict on what the kernel wrote; unreadable results are the submission's problem."""
+    spec_ex = spec.exercise(ex)
+    try:
+        return kind_of(spec_ex).verdict(spec_ex, prepared, outputs, seed, memory_bytes=limits.memory_bytes)
+    except Exception as err:  # noqa: BLE001 - whatever the kernel wrote, a zero with a reason
+        return Verdict(0.0, f"the results could not be read back ({type(err).__name__})")
+
+
+def _raised_reason(number: int | None, error: str, limits: Limits) -> str:
+    """What the student reads when the answer cell itself raised: which cell, the exception, what to do."""
+    cell = f"your answer cell (cell {number} of your notebook)" if number else "your answer cell"
+    limit = limit_reason(error, limits.memory_bytes)
+    if limit:
+        return f"{cell} was {limit} (it raised {error.split(':')[0]})"
+    return f"{cell} raised {error}: run it in your notebook and fix the line its traceback points to"
 
 
 # ----------------------------------------------------------------------------- the batch
