@@ -163,26 +163,33 @@ def _grader_failure(template_path: str, submission: str, seed: int, version: str
 
 
 def grade(assignment: str | Path, submissions: list[str | Path], out: str | Path, jobs: int = 1, seed: int | None = None,
-          limits: Limits = Limits(), progress: bool = True) -> list[dict]:
-    """Grade every submission; write ``out/gradebook.csv`` and ``out/feedback/<student>.md``; return the new rows."""
+          limits: Limits = Limits(), progress: bool = True, only: str | None = None) -> list[dict]:
+    """Grade every submission (or, with ``only``, the one of that student); merge the rows into
+    ``out/gradebook.csv``, write ``out/feedback/<student>.md`` and the class summary (``out/summary.md``,
+    ``out/scores.png``); return the new rows. Other students' rows are left as they were."""
     from tqdm.auto import tqdm
 
     from rlcourse.grading import GRADER_VERSION
+    from rlcourse.grading.summary import write_summary
 
     Template.load(Path(assignment))  # a broken assignment fails before any work
+    files = collect_submissions(submissions)
+    if only is not None:
+        files = _only(files, only)
+    out = Path(out)
+    gradebook = out / "gradebook.csv"
+    existing = read_gradebook(gradebook)  # refuse to touch a file that is not a gradebook
+    if seed is None and only is not None:
+        seed = _gradebook_seed(existing)  # a re-graded student gets the hidden inputs of the class
+    if jobs < 1:
+        raise ValueError(f"--jobs must be at least 1, got {jobs}.")
     if limits.sandbox:
         sandbox.require()  # one sentence, before any work, when this machine cannot confine kernels
     else:
         print("warning: grading WITHOUT a sandbox (--no-sandbox): student code can read and write what the grader "
               "can, and reach the network.", file=sys.stderr)
-    files = collect_submissions(submissions)
-    out = Path(out)
     (out / "feedback").mkdir(parents=True, exist_ok=True)
-    gradebook = out / "gradebook.csv"
-    read_gradebook(gradebook)  # refuse to touch a file that is not a gradebook
     seed = secrets.randbelow(2**31) if seed is None else int(seed)
-    if jobs < 1:
-        raise ValueError(f"--jobs must be at least 1, got {jobs}.")
     all_rows: list[dict] = []
     bar = tqdm(total=len(files), desc="grading", unit="submission", disable=not progress)
 
@@ -213,7 +220,27 @@ def grade(assignment: str | Path, submissions: list[str | Path], out: str | Path
                     rows, feedback = _grader_failure(a[0], a[1], a[2], a[4], err)
                 record(rows, feedback, Path(a[1]).stem)
     bar.close()
+    write_summary(gradebook)
     return all_rows
+
+
+def _only(files: list[Path], student: str) -> list[Path]:
+    """The one submission of ``student`` (its file name without .ipynb), or one clear sentence."""
+    mine = [f for f in files if f.stem == student]
+    if not mine:
+        names = ", ".join(f.stem for f in files[:5]) + (", …" if len(files) > 5 else "")
+        raise ValueError(f"--only {student}: no submission {student}.ipynb among those passed ({names}); pass the "
+                         "student's name as its file is called, without .ipynb.")
+    return mine
+
+
+def _gradebook_seed(rows: list[dict]) -> int | None:
+    """The seed the gradebook was graded with (None for an empty one); one sentence when it holds several."""
+    seeds = sorted({r["seed"] for r in rows})
+    if len(seeds) > 1:
+        raise ValueError(f"the gradebook was graded with several seeds ({', '.join(seeds[:3])}); pass the one to "
+                         "re-grade with as --seed.")
+    return int(seeds[0]) if seeds else None
 
 
 # the public names of grading: `rlcourse grade` and its options, and the gradebook's columns
