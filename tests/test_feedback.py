@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from rlcourse import advantages
-from rlcourse.grading import spec, summary
+from rlcourse.grading import spec
 from test_grading import CORRECT_QUIZ, FAST, HW3, SEED, grade_files, grades_of, solution_source, submit
 
 RAISING_CELL = '''raise ValueError("the cell stops here: x is 42")
@@ -108,7 +108,7 @@ HAND_BUILT = [
 
 
 def test_class_summary_numbers_match_a_hand_built_gradebook(tmp_path):
-    from rlcourse.grading import gradebook
+    from rlcourse.grading import gradebook, summary
 
     book = tmp_path / "gradebook.csv"
     gradebook.write_gradebook(book, HAND_BUILT)

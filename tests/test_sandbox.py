@@ -51,6 +51,8 @@ def attacks(tmp_path: Path, port: int) -> dict[str, tuple[str, str]]:
         "socket": ("hw3.gae", GAE + f"    import socket\n    socket.create_connection(('127.0.0.1', {port}), timeout=2)\n"
                    "    return rewards, values"),
         "memory": ("hw3.gae", GAE + "    import torch\n    hog = torch.ones(30_000_000_000, dtype=torch.uint8)\n    return rewards, values"),
+        "memorycell": ("hw3.discounted_returns", "import torch\n\nhog = torch.ones(30_000_000_000, dtype=torch.uint8)\n\n"
+                       + solution_source("hw3.discounted_returns")),
         "forkbomb": ("hw3.gae", GAE + "    import os\n    while True:\n        os.fork()"),
         "openfile": ("hw3.quiz", f"import json\n\ndef quiz_answers():\n    return json.load(open({str(secret)!r}))"),
     }
@@ -124,6 +126,33 @@ def test_socket_to_localhost(batch):
 
 def test_30_gb_allocation_hits_the_memory_cap(batch):
     _check(batch, "memory", "hw3.gae", "memory-limit")
+    line = _feedback_line(batch, "memory", "hw3.gae")
+    assert "stopped: more than 3 GB of memory" in line and "hidden case" in line  # the cap, where it hit
+
+
+def test_an_answer_cell_stopped_by_the_memory_cap_says_so(batch):
+    """The allocation is in the answer cell itself, before its function: the feedback names the cell and the cap."""
+    _check(batch, "memorycell", "hw3.discounted_returns", "memory-limit")
+    line = _feedback_line(batch, "memorycell", "hw3.discounted_returns")
+    assert "your answer cell (cell" in line and "stopped: more than 3 GB of memory" in line
+
+
+def test_the_feedback_names_the_cap_in_force(tmp_path):
+    """Under a 2 GB cap (``--memory-gb 2``) the same allocation says 2 GB: the number is the cap, not a constant."""
+    solutions = {ex: solution_source(ex) for ex in FULL}
+    hog = GAE + "    import torch\n    hog = torch.ones(30_000_000_000, dtype=torch.uint8)\n    return rewards, values"
+    path = submit(tmp_path, "hog", {**solutions, "hw3.gae": hog})
+    limits = grader.Limits(cell_timeout=30, submission_timeout=300, static_check=False, memory_bytes=2_000_000_000)
+    rows = grader.grade(HW3, [path], tmp_path / "grades", seed=1234, limits=limits, progress=False)
+    assert grades_of(rows, "hog") == {**FULL, "hw3.gae": (0.0, "memory-limit")}
+    feedback = (tmp_path / "grades" / "feedback" / "hog.md").read_text()
+    assert "stopped: more than 2 GB of memory" in feedback and "3 GB" not in feedback
+
+
+def _feedback_line(batch, student: str, exercise: str) -> str:
+    """The row of ``exercise`` in the table of ``student``'s feedback file."""
+    feedback = (batch[1] / "grades" / "feedback" / f"{student}.md").read_text()
+    return next(line for line in feedback.splitlines() if line.startswith(f"| {exercise} |"))
 
 
 def test_fork_bomb_hits_the_process_cap(batch):
