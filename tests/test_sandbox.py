@@ -185,3 +185,44 @@ def test_cpu_time_cap(tmp_path):
     limits = grader.Limits(cell_timeout=120, submission_timeout=300, static_check=False, cpu_seconds=8)
     rows = grader.grade(HW3, [path], tmp_path / "grades", seed=1234, limits=limits, progress=False)
     assert grades_of(rows, "spinner") == {**FULL, "hw3.gae": (0.0, "cpu-limit")}
+
+
+def test_the_prewarmed_launcher_serves_only_the_grader(tmp_path):
+    """The zygote forks a kernel only for a single-use token the grader gave it on its stdin, bound to one
+    policy file: a request without it, with another policy, or a second time gets nothing."""
+    import time
+
+    from rlcourse.grading import execute
+
+    env = execute._scrubbed_env(tmp_path / "home", 1)
+    zygote = sandbox.Zygote(env)
+    try:
+        policy = tmp_path / "policy.json"
+        policy.write_text("{}")  # never read: every request below is refused before
+        good = zygote.command(policy)
+        token = good[good.index("--attach") + 2]
+        deadline = time.monotonic() + 120
+        while not zygote.socket.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)  # the zygote imports torch & co. before it listens
+        for request in ({"token": "0" * 32, "policy": str(policy), "argv": []},
+                        {"token": token, "policy": str(tmp_path / "mine.json"), "argv": []}):
+            with socket.socket(socket.AF_UNIX) as conn:
+                conn.settimeout(30)
+                conn.connect(str(zygote.socket))
+                conn.sendall(json.dumps(request).encode() + b"\n")
+                assert conn.recv(64) == b""  # closed at once: no kernel, no answer
+        assert zygote.alive()
+        assert oct(zygote.socket.stat().st_mode & 0o777) == "0o600"
+    finally:
+        zygote.close()
+    assert not zygote.folder.exists()
+
+
+def test_the_prewarmed_launcher_refuses_to_hold_rlcourse(tmp_path):
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, str(sandbox.LAUNCHER), "--zygote", str(tmp_path / "z.sock"), "rlcourse"],
+                            capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert result.returncode == 1 and "imported rlcourse" in result.stderr
+    assert not (tmp_path / "z.sock").exists()

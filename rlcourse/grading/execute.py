@@ -39,6 +39,7 @@ class Limits:
     memory_bytes: int = 3_000_000_000  # address space of the kernel process (RLIMIT_AS)
     cpu_seconds: int = 900  # CPU time of one kernel process (RLIMIT_CPU); restarts get a fresh one
     file_bytes: int = 200_000_000  # largest file the kernel may write (RLIMIT_FSIZE)
+    prewarm: bool = True  # start confined kernels from a process that imported torch & co. once (docs/sandbox.md)
     processes: int = 512  # tasks (threads count) of the grading user in the kernel's namespace (RLIMIT_NPROC;
     # root ignores it); new processes are refused anyway by the seccomp filter, threads are not
 
@@ -156,7 +157,8 @@ def run_plan(plan: list[_Planned], workdir: Path, limits: Limits) -> Ran:
         nb = nbformat.v4.new_notebook(cells=cells)
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
         env = _scrubbed_env(workdir / "home", limits.threads)
-        km = sandbox.kernel_manager(workdir, env, limits, confined=limits.sandbox)
+        warm = sandbox.zygote(env) if limits.sandbox and limits.prewarm else None
+        km = sandbox.kernel_manager(workdir, env, limits, confined=limits.sandbox, zygote=warm)
         client = _client_class()(nb, km=km, kernel_name="python3", allow_errors=True, timeout=limits.cell_timeout,
                                  interrupt_on_timeout=False, startup_timeout=120, record_timing=False)
         client.output_limit = limits.output_bytes
