@@ -256,8 +256,20 @@ def _death(workdir: Path, limits: Limits, what: str) -> tuple[str, str]:
                        f"{limits.memory_bytes / 1e9:g} GB cap): remove exit calls, and run your notebook top to "
                        "bottom in a fresh kernel (Kernel > Restart and Run All)")
 
+_COURSES: dict[tuple, str] = {}  # course.json's text per assignment, kept per grading process (it is the same for all)
+
+
 def write_course(template: Template, inputs: Path) -> None:
-    """``inputs/course.json``: the plain data the kernel's stubs of ``rlcourse`` hand out."""
+    """``inputs/course.json``: the plain data the kernel's stubs of ``rlcourse`` hand out (computed once per
+    grading process and assignment: it depends on no submission)."""
+    key = (str(template.path), tuple(template.points))
+    if key not in _COURSES:
+        _COURSES[key] = json.dumps(_course(template))
+    (inputs / "course.json").write_text(_COURSES[key])
+
+
+def _course(template: Template) -> dict:
+    """The shipped policy's folder, the loops configs' defaults and (hw2) the public training pairs, as plain data."""
     import dataclasses
 
     from rlcourse import loops, models
@@ -271,7 +283,7 @@ def write_course(template: Template, inputs: Path) -> None:
         course["training_pairs"] = {"prompts": pairs.prompts, "chosen": pairs.chosen, "rejected": pairs.rejected,
                                     "chosen_scores": pairs.chosen_scores.tolist(),
                                     "rejected_scores": pairs.rejected_scores.tolist()}
-    (inputs / "course.json").write_text(json.dumps(course))
+    return course
 
 
 __all__ = ["Limits", "Ran", "build_plan", "run_plan", "write_course"]

@@ -24,7 +24,9 @@ For each submission (in its own worker process when ``jobs > 1``):
    trained weights are loaded here and measured with the gold reward here.
 
 Outputs: ``gradebook.csv`` (merged with an existing one, written atomically) and
-``feedback/<student>.md`` (points and a hint per exercise; never hidden inputs or values).
+``feedback/<student>.md`` (points, what failed and what to do, a hint per exercise; for a wrong value the
+smallest failing hidden case, expected vs received where they differ and the tolerance; never the reference's
+code), and the class summary ``summary.md`` and ``scores.png`` (:mod:`~rlcourse.grading.summary`).
 
 This module is the order of those steps; each idea has its own module: reading submissions
 (:mod:`~rlcourse.grading.submission`), running them in the sandbox (:mod:`~rlcourse.grading.execute`,
@@ -69,7 +71,7 @@ def _grade_one(template_path: str, submission: str, seed: int, limits: Limits, v
     from rlcourse import utils
 
     utils.quiet()  # in a pool worker too: no library progress bars between the grader's own
-    template = Template.load(Path(template_path))
+    template = _template(Path(template_path))
     path = Path(submission)
     student = path.stem
     data = path.read_bytes()
@@ -117,6 +119,18 @@ def _grade_one(template_path: str, submission: str, seed: int, limits: Limits, v
         if verdict.detail and verdict.fraction < 1:
             details[ex] = list(verdict.detail)
     return [asdict(r) for r in rows], feedback_markdown(student, rows, notes, "", details)
+
+
+_TEMPLATES: dict[tuple, Template] = {}  # the assignment, read once per grading process (and again if it changed)
+
+
+def _template(path: Path) -> Template:
+    """The assignment's :class:`Template`, kept per process: every submission of a batch is rebuilt from it."""
+    key = (str(path.resolve()), path.stat().st_mtime_ns)
+    if key not in _TEMPLATES:
+        _TEMPLATES.clear()
+        _TEMPLATES[key] = Template.load(path)
+    return _TEMPLATES[key]
 
 
 def _not_run(template: Template, answers: dict[str, str], limits: Limits) -> dict[str, tuple[str, str]]:
