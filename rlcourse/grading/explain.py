@@ -92,7 +92,7 @@ def describe_value(value) -> str:
     if config is None:
         return "the shipped tiny policy (rlcourse.load_policy())"
     if isinstance(config, dict):
-        return f"a fresh Llama, LlamaConfig({', '.join(f'{k}={v!r}' for k, v in config.items())}), weights from seed 0"
+        return f"a fresh Llama, LlamaConfig({', '.join(f'{k}={v!r}' for k, v in config.items())})"
     return repr(value)
 
 

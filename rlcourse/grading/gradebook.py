@@ -2,7 +2,8 @@
 
 Columns: student, exercise, points, max, status, reason, sha256, seed, grader_version, isolation
 (``isolation`` came last, so readers of the older columns keep working). Feedback is Markdown:
-points and a hint per exercise, never hidden inputs or values.
+points, what the grader found and a hint per exercise, and for a wrong value the smallest hidden case
+that failed (its inputs, expected vs received where they differ, the tolerance); never the reference's code.
 """
 
 from __future__ import annotations
