@@ -231,6 +231,11 @@ def test_hangs_floods_exits_and_trapped_reference_calls(tmp_path):
     assert grades_of(rows, "hanger") == {"hw3.discounted_returns": (0.0, "timeout"),
                                          "hw3.kl_penalized_rewards": (0.0, "output-limit"),
                                          "hw3.gae": (0.0, "wrong"), "hw3.quiz": (0.0, "wrong")}
+    reasons = {r["exercise"]: r["reason"] for r in rows}
+    # what stopped each one, in the student's words: the limit in force and where it hit
+    assert reasons["hw3.discounted_returns"].startswith("stopped after 8 s in your function on the hidden inputs")
+    assert reasons["hw3.kl_penalized_rewards"].startswith("stopped: your function on the hidden inputs printed more "
+                                                           f"than {limits.output_bytes // 1000} kB")
 
 
 # ----------------------------------------------------------------------------- broken files and cells

@@ -109,9 +109,7 @@ def _grade_one(template_path: str, submission: str, seed: int, limits: Limits, v
         verdict = verdicts[ex]
         reason = verdict.reason
         if ex in ran.raised and verdict.fraction < 1:  # the answer cell's own exception comes first: fix it first
-            raised = _raised_reason(numbers.get(ex), ran.raised[ex], limits)
-            undefined = reason.startswith(NO_FUNCTION)
-            reason = f"{raised}; so {spec.exercise(ex).function} was never defined" if undefined else f"{raised}; then {reason}"
+            reason = _with_raised(ex, reason, _raised_reason(numbers.get(ex), ran.raised[ex], limits))
         word = status_word(verdict.fraction == 1.0, reason)
         if ex in status or ex in ran.failed:
             word = (status.get(ex) or ran.failed[ex])[0]
@@ -152,6 +150,13 @@ def _verdict(ex: str, prepared, outputs: Path, seed: int, limits: Limits) -> Ver
         return kind_of(spec_ex).verdict(spec_ex, prepared, outputs, seed, memory_bytes=limits.memory_bytes)
     except Exception as err:  # noqa: BLE001 - whatever the kernel wrote, a zero with a reason
         return Verdict(0.0, f"the results could not be read back ({type(err).__name__})")
+
+
+def _with_raised(ex: str, reason: str, raised: str) -> str:
+    """``reason`` after what the answer cell raised (which explains it when the function was never defined)."""
+    if reason.startswith(NO_FUNCTION):
+        return f"{raised}; so {spec.exercise(ex).function} was never defined"
+    return f"{raised}; then {reason}"
 
 
 def _raised_reason(number: int | None, error: str, limits: Limits) -> str:
