@@ -157,6 +157,7 @@ def run_plan(plan: list[_Planned], workdir: Path, limits: Limits) -> Ran:
         nb = nbformat.v4.new_notebook(cells=cells)
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
         env = _scrubbed_env(workdir / "home", limits.threads)
+        sandbox.kernel_ending(workdir)  # forget how the previous kernel ended (stopped by us): this one's is read
         warm = sandbox.zygote(env) if limits.sandbox and limits.prewarm else None
         km = sandbox.kernel_manager(workdir, env, limits, confined=limits.sandbox, zygote=warm)
         client = _client_class()(nb, km=km, kernel_name="python3", allow_errors=True, timeout=limits.cell_timeout,
@@ -229,14 +230,25 @@ def _cell_error(cell) -> str:
     return ""
 
 
+STOP_WAIT = 10.0  # seconds a kernel's launcher gets to kill the kernel and record its end, before it is killed
+
+
 def _shutdown(km) -> None:
-    """Kill the kernel (nbclient leaves a kernel manager it was given running); the launcher's
-    death takes the whole PID namespace with it."""
+    """Stop the kernel (nbclient leaves a kernel manager it was given running) and wait for its launcher:
+    SIGTERM makes the launcher (or a pre-warmed kernel's stub, which asks its launcher) kill the kernel's
+    PID namespace and write how it ended into the submission's folder, which is deleted next; only then is
+    the kernel manager shut down. A launcher that does not stop in ``STOP_WAIT`` s is killed."""
+    import signal
+
     from jupyter_core.utils import run_sync
 
     try:
         if run_sync(km.is_alive)():
-            run_sync(km.shutdown_kernel)(now=True)
+            run_sync(km.provisioner.send_signal)(signal.SIGTERM)
+            deadline = time.monotonic() + STOP_WAIT
+            while run_sync(km.is_alive)() and time.monotonic() < deadline:
+                time.sleep(0.02)
+        run_sync(km.shutdown_kernel)(now=True)
     except Exception:  # noqa: BLE001 - a kernel already gone
         pass
 

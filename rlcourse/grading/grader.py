@@ -88,7 +88,8 @@ def _grade_one(template_path: str, submission: str, seed: int, limits: Limits, v
         return [asdict(r) for r in rows], feedback_markdown(student, rows, {}, problem)
     answers, notes = student_answers(nb, template)
     status = _not_run(template, answers, limits)
-    with tempfile.TemporaryDirectory(prefix="rlcourse-grade-") as tmp:
+    # a folder that cannot be removed (a late write into it) must not cost the student the grade
+    with tempfile.TemporaryDirectory(prefix="rlcourse-grade-", ignore_cleanup_errors=True) as tmp:
         workdir = Path(tmp) / "work"
         for sub in ("inputs", "outputs", "home", "home/tmp"):
             (workdir / sub).mkdir(parents=True)
