@@ -297,7 +297,10 @@ def serve(socket_path: str, preload: list[str]) -> int:
     import socket
 
     for name in preload:
-        importlib.import_module(name)
+        try:
+            importlib.import_module(name)
+        except ImportError as err:  # the kernel imports it itself, or does without
+            print(f"rlcourse sandbox: the zygote could not preload {name} ({err})", file=sys.stderr)
     if any(name == "rlcourse" or name.startswith("rlcourse.") for name in sys.modules):
         print("rlcourse sandbox: the zygote imported rlcourse; it serves no kernel", file=sys.stderr)
         return 1
