@@ -3,7 +3,8 @@
 Each submission answers every exercise one of three ways, drawn at random (seeded): the
 solution (full marks), a wrong answer (the solution's result times 1.01, or no quiz answers:
 zero) or the untouched stub (zero). The script prints the wall-clock seconds of the grading
-command and checks every grade against the expected one.
+command (and the machine's load average around it: timing on a shared machine says little without it)
+and checks every grade against the expected one.
 
     .venv/bin/python benchmarks/grading.py [--homework hw1_policy] [--n 30] [--jobs 2] [--no-sandbox]
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import random
 import subprocess
 import sys
@@ -84,16 +86,18 @@ def main() -> None:
         command = [sys.executable, "-m", "rlcourse.cli", "grade", "--assignment",
                    str(ROOT / "solutions" / f"{args.homework}.ipynb"), "--out", str(out), "--jobs", str(args.jobs),
                    "--seed", "7", *(["--no-sandbox"] if args.no_sandbox else []), str(subs)]
+        load_before = os.getloadavg()[0]
         start = time.perf_counter()
         result = subprocess.run(command, capture_output=True, text=True)
         seconds = time.perf_counter() - start
+        load_after = os.getloadavg()[0]
         if result.returncode != 0:
             sys.exit(f"grading failed:\n{result.stderr[-2000:]}")
         with (out / "gradebook.csv").open() as f:
             got = {(r["student"], r["exercise"]): float(r["points"]) for r in csv.DictReader(f)}
     wrong = [key for key in expected if got.get(key) != expected[key]]
     print(f"{args.homework}: {args.n} submissions graded with --jobs {args.jobs} in {seconds:.1f} s "
-          f"({seconds / args.n:.1f} s per submission)")
+          f"({seconds / args.n:.1f} s per submission; load average {load_before:.1f} before, {load_after:.1f} after)")
     print(f"grades as expected: {len(expected) - len(wrong)} / {len(expected)}" + (f"; unexpected: {wrong[:5]}" if wrong else ""))
 
 

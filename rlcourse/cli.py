@@ -75,13 +75,16 @@ def _grade(args: argparse.Namespace) -> int:
     runtime.quiet()  # no "Loading weights" bars between the grading progress bar's updates
     limits = Limits(cell_timeout=args.cell_timeout, submission_timeout=args.submission_timeout,
                     sandbox=not args.no_sandbox, memory_bytes=int(args.memory_gb * 1e9))
-    rows = grade(args.assignment, args.submissions, args.out, jobs=args.jobs, seed=args.seed, limits=limits)
+    rows = grade(args.assignment, args.submissions, args.out, jobs=args.jobs, seed=args.seed, limits=limits,
+                 only=args.only)
     students = sorted({r["student"] for r in rows})
     for student in students:
         mine = [r for r in rows if r["student"] == student]
         print(f"{student}: {sum(r['points'] for r in mine):g} / {sum(r['max'] for r in mine):g}")
-    print(f"graded {len(students)} submissions (seed {rows[0]['seed'] if rows else '-'}); "
-          f"gradebook {Path(args.out) / 'gradebook.csv'}, feedback in {Path(args.out) / 'feedback'}")
+    out = Path(args.out)
+    print(f"graded {len(students)} submissions (seed {rows[0]['seed'] if rows else '-'}); gradebook "
+          f"{out / 'gradebook.csv'}, feedback in {out / 'feedback'}, class summary {out / 'summary.md'} "
+          f"and {out / 'scores.png'}")
     return 0
 
 
@@ -116,6 +119,9 @@ def _add_grading_commands(sub) -> None:
     p.add_argument("--cell-timeout", type=float, default=60.0, help="seconds per cell")
     p.add_argument("--submission-timeout", type=float, default=900.0, help="seconds per submission")
     p.add_argument("--memory-gb", type=float, default=3.0, help="address-space cap of each student kernel, in GB")
+    p.add_argument("--only", default=None, metavar="STUDENT", help="re-grade only this student's submission (its file "
+                   "name without .ipynb) into the existing gradebook, with its seed unless --seed is given; other "
+                   "rows stay byte-identical")
     p.add_argument("--no-sandbox", action="store_true", help="grade even where the OS cannot confine student code "
                                                                "(prints a warning; see docs/sandbox.md)")
     p.add_argument("submissions", nargs="+", help="submission .ipynb files or folders of them")

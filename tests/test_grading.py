@@ -231,6 +231,11 @@ def test_hangs_floods_exits_and_trapped_reference_calls(tmp_path):
     assert grades_of(rows, "hanger") == {"hw3.discounted_returns": (0.0, "timeout"),
                                          "hw3.kl_penalized_rewards": (0.0, "output-limit"),
                                          "hw3.gae": (0.0, "wrong"), "hw3.quiz": (0.0, "wrong")}
+    reasons = {r["exercise"]: r["reason"] for r in rows}
+    # what stopped each one, in the student's words: the limit in force and where it hit
+    assert reasons["hw3.discounted_returns"].startswith("stopped after 8 s in your function on the hidden inputs")
+    assert reasons["hw3.kl_penalized_rewards"].startswith("stopped: your function on the hidden inputs printed more "
+                                                           f"than {limits.output_bytes // 1000} kB")
 
 
 # ----------------------------------------------------------------------------- broken files and cells
@@ -350,9 +355,9 @@ def test_kernel_input_output_roundtrip(tmp_path):
     function = kinds.kind_of(ex)
     cases = function.prepare(ex, SEED, tmp_path / "inputs")  # the hidden cases, written for the kernel
     kernel.run(ex.id, "function", lambda **kw: reference(**kw), str(tmp_path))
-    assert function.verdict(ex, cases, tmp_path / "outputs", SEED) == (1.0, f"all {len(cases)} hidden cases match the reference")
+    assert function.verdict(ex, cases, tmp_path / "outputs", SEED)[:2] == (1.0, f"all {len(cases)} hidden cases match the reference")
     kernel.run(ex.id, "function", lambda **kw: tuple(x + 1e-3 for x in reference(**kw)), str(tmp_path))
-    fraction, reason = function.verdict(ex, cases, tmp_path / "outputs", SEED)
+    fraction, reason, _ = function.verdict(ex, cases, tmp_path / "outputs", SEED)
     assert fraction == 0.0 and "values off" in reason
     assert torch.isfinite(torch.tensor(1.0))
 

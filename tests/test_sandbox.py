@@ -51,6 +51,8 @@ def attacks(tmp_path: Path, port: int) -> dict[str, tuple[str, str]]:
         "socket": ("hw3.gae", GAE + f"    import socket\n    socket.create_connection(('127.0.0.1', {port}), timeout=2)\n"
                    "    return rewards, values"),
         "memory": ("hw3.gae", GAE + "    import torch\n    hog = torch.ones(30_000_000_000, dtype=torch.uint8)\n    return rewards, values"),
+        "memorycell": ("hw3.discounted_returns", "import torch\n\nhog = torch.ones(30_000_000_000, dtype=torch.uint8)\n\n"
+                       + solution_source("hw3.discounted_returns")),
         "forkbomb": ("hw3.gae", GAE + "    import os\n    while True:\n        os.fork()"),
         "openfile": ("hw3.quiz", f"import json\n\ndef quiz_answers():\n    return json.load(open({str(secret)!r}))"),
     }
@@ -124,6 +126,33 @@ def test_socket_to_localhost(batch):
 
 def test_30_gb_allocation_hits_the_memory_cap(batch):
     _check(batch, "memory", "hw3.gae", "memory-limit")
+    line = _feedback_line(batch, "memory", "hw3.gae")
+    assert "stopped: more than 3 GB of memory" in line and "hidden case" in line  # the cap, where it hit
+
+
+def test_an_answer_cell_stopped_by_the_memory_cap_says_so(batch):
+    """The allocation is in the answer cell itself, before its function: the feedback names the cell and the cap."""
+    _check(batch, "memorycell", "hw3.discounted_returns", "memory-limit")
+    line = _feedback_line(batch, "memorycell", "hw3.discounted_returns")
+    assert "your answer cell (cell" in line and "stopped: more than 3 GB of memory" in line
+
+
+def test_the_feedback_names_the_cap_in_force(tmp_path):
+    """Under a 2 GB cap (``--memory-gb 2``) the same allocation says 2 GB: the number is the cap, not a constant."""
+    solutions = {ex: solution_source(ex) for ex in FULL}
+    hog = GAE + "    import torch\n    hog = torch.ones(30_000_000_000, dtype=torch.uint8)\n    return rewards, values"
+    path = submit(tmp_path, "hog", {**solutions, "hw3.gae": hog})
+    limits = grader.Limits(cell_timeout=30, submission_timeout=300, static_check=False, memory_bytes=2_000_000_000)
+    rows = grader.grade(HW3, [path], tmp_path / "grades", seed=1234, limits=limits, progress=False)
+    assert grades_of(rows, "hog") == {**FULL, "hw3.gae": (0.0, "memory-limit")}
+    feedback = (tmp_path / "grades" / "feedback" / "hog.md").read_text()
+    assert "stopped: more than 2 GB of memory" in feedback and "3 GB" not in feedback
+
+
+def _feedback_line(batch, student: str, exercise: str) -> str:
+    """The row of ``exercise`` in the table of ``student``'s feedback file."""
+    feedback = (batch[1] / "grades" / "feedback" / f"{student}.md").read_text()
+    return next(line for line in feedback.splitlines() if line.startswith(f"| {exercise} |"))
 
 
 def test_fork_bomb_hits_the_process_cap(batch):
@@ -156,3 +185,44 @@ def test_cpu_time_cap(tmp_path):
     limits = grader.Limits(cell_timeout=120, submission_timeout=300, static_check=False, cpu_seconds=8)
     rows = grader.grade(HW3, [path], tmp_path / "grades", seed=1234, limits=limits, progress=False)
     assert grades_of(rows, "spinner") == {**FULL, "hw3.gae": (0.0, "cpu-limit")}
+
+
+def test_the_prewarmed_launcher_serves_only_the_grader(tmp_path):
+    """The zygote forks a kernel only for a single-use token the grader gave it on its stdin, bound to one
+    policy file: a request without it, with another policy, or a second time gets nothing."""
+    import time
+
+    from rlcourse.grading import execute
+
+    env = execute._scrubbed_env(tmp_path / "home", 1)
+    zygote = sandbox.Zygote(env)
+    try:
+        policy = tmp_path / "policy.json"
+        policy.write_text("{}")  # never read: every request below is refused before
+        good = zygote.command(policy)
+        token = good[good.index("--attach") + 2]
+        deadline = time.monotonic() + 120
+        while not zygote.socket.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)  # the zygote imports torch & co. before it listens
+        for request in ({"token": "0" * 32, "policy": str(policy), "argv": []},
+                        {"token": token, "policy": str(tmp_path / "mine.json"), "argv": []}):
+            with socket.socket(socket.AF_UNIX) as conn:
+                conn.settimeout(30)
+                conn.connect(str(zygote.socket))
+                conn.sendall(json.dumps(request).encode() + b"\n")
+                assert conn.recv(64) == b""  # closed at once: no kernel, no answer
+        assert zygote.alive()
+        assert oct(zygote.socket.stat().st_mode & 0o777) == "0o600"
+    finally:
+        zygote.close()
+    assert not zygote.folder.exists()
+
+
+def test_the_prewarmed_launcher_refuses_to_hold_rlcourse(tmp_path):
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, str(sandbox.LAUNCHER), "--zygote", str(tmp_path / "z.sock"), "rlcourse"],
+                            capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert result.returncode == 1 and "imported rlcourse" in result.stderr
+    assert not (tmp_path / "z.sock").exists()

@@ -7,6 +7,6 @@ instructors use ``rlcourse build-exercises`` and ``rlcourse grade`` (see the REA
 from rlcourse.grading.checks import check
 from rlcourse.grading.spec import EXERCISES, quiz_for as quiz
 
-GRADER_VERSION = "1.0"
+GRADER_VERSION = "1.1"  # 1.1: feedback that names what failed and where, the class summary, pre-warmed kernels
 
 __all__ = ["check", "quiz", "EXERCISES", "GRADER_VERSION"]

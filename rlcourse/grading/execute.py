@@ -16,7 +16,7 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
@@ -39,6 +39,7 @@ class Limits:
     memory_bytes: int = 3_000_000_000  # address space of the kernel process (RLIMIT_AS)
     cpu_seconds: int = 900  # CPU time of one kernel process (RLIMIT_CPU); restarts get a fresh one
     file_bytes: int = 200_000_000  # largest file the kernel may write (RLIMIT_FSIZE)
+    prewarm: bool = True  # start confined kernels from a process that imported torch & co. once (docs/sandbox.md)
     processes: int = 512  # tasks (threads count) of the grading user in the kernel's namespace (RLIMIT_NPROC;
     # root ignores it); new processes are refused anyway by the seccomp filter, threads are not
 
@@ -124,8 +125,22 @@ def build_plan(template: Template, answers: dict[str, str], excluded: set[str], 
     return plan
 
 
-def run_plan(plan: list[_Planned], workdir: Path, limits: Limits) -> dict[str, str]:
-    """Execute ``plan`` in fresh kernels; return exercise -> why it could not be evaluated.
+@dataclass
+class Ran:
+    """What running a submission's plan found, per exercise (the verdicts come later, from the outputs)."""
+
+    failed: dict[str, tuple[str, str]] = field(default_factory=dict)  # exercise -> (status, reason): not evaluated
+    raised: dict[str, str] = field(default_factory=dict)  # exercise -> its answer cell's exception, last line
+
+
+# what a student reads for each kind of cell that failed
+_WHAT = {"answer": "your answer cell", "harness": "your function on the hidden inputs",
+         "given": "a given cell after your answer", "prelude": "the grader's setup", None: "the grader's setup"}
+
+
+def run_plan(plan: list[_Planned], workdir: Path, limits: Limits) -> Ran:
+    """Execute ``plan`` in fresh kernels; return which exercises could not be evaluated, and why, and
+    which answer cells raised (their exception's last line).
 
     A timeout, a dead kernel, an output flood or a harness that never finished marks the
     owning exercise as failed; the run then restarts in a new kernel without that
@@ -133,7 +148,8 @@ def run_plan(plan: list[_Planned], workdir: Path, limits: Limits) -> dict[str, s
     """
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
-    failed: dict[str, str] = {}
+    ran = Ran()
+    failed = ran.failed
     deadline = time.monotonic() + limits.submission_timeout
     outputs = workdir / "outputs"
     for _attempt in range(len(plan) + 1):
@@ -141,7 +157,9 @@ def run_plan(plan: list[_Planned], workdir: Path, limits: Limits) -> dict[str, s
         nb = nbformat.v4.new_notebook(cells=cells)
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
         env = _scrubbed_env(workdir / "home", limits.threads)
-        km = sandbox.kernel_manager(workdir, env, limits, confined=limits.sandbox)
+        sandbox.kernel_ending(workdir)  # forget how the previous kernel ended (stopped by us): this one's is read
+        warm = sandbox.zygote(env) if limits.sandbox and limits.prewarm else None
+        km = sandbox.kernel_manager(workdir, env, limits, confined=limits.sandbox, zygote=warm)
         client = _client_class()(nb, km=km, kernel_name="python3", allow_errors=True, timeout=limits.cell_timeout,
                                  interrupt_on_timeout=False, startup_timeout=120, record_timing=False)
         client.output_limit = limits.output_bytes
@@ -156,69 +174,114 @@ def run_plan(plan: list[_Planned], workdir: Path, limits: Limits) -> dict[str, s
                         continue  # evaluated in an earlier attempt
                     remaining = deadline - time.monotonic()
                     if remaining <= 1:  # every exercise not yet evaluated runs out of time
-                        problem = (None, "timeout", f"the submission ran past its total time limit "
-                                                    f"({limits.submission_timeout:.0f} s)")
+                        problem = (None, "timeout", f"stopped after {limits.submission_timeout:.0f} s, the time limit "
+                                                    "of the whole submission, before this exercise ran: make slow "
+                                                    "cells faster (print less, no endless loops)")
                         break
                     client.timeout = int(max(1, min(planned.timeout, remaining)))
+                    what = _WHAT[planned.kind]
                     try:
                         client.execute_cell(cells[index], index)
                     except CellTimeoutError:
-                        problem = (index, "timeout", f"a cell ran longer than {client.timeout} s (an endless loop?)")
+                        problem = (index, "timeout", f"stopped after {client.timeout} s in {what}: look for an "
+                                                     "endless loop, or work that grows too fast with the input")
                         break
                     except DeadKernelError:
-                        problem = (index, *_death(workdir, limits))
+                        problem = (index, *_death(workdir, limits, what))
                         break
                     if client.over_limit:
-                        problem = (index, "output-limit", f"output over {limits.output_bytes // 1000} kB")
+                        problem = (index, "output-limit", f"stopped: {what} printed more than "
+                                                          f"{limits.output_bytes // 1000} kB: remove prints inside loops")
                         break
+                    if planned.kind == "answer" and (error := _cell_error(cells[index])):
+                        ran.raised[planned.owner] = error
                     if planned.kind == "harness" and not (outputs / f"{planned.owner}.done.json").exists():
                         problem = (index, "error", "the grader's harness could not run after this answer "
-                                                   "(the answer changed how the kernel runs cells)")
+                                                   "(the answer changed how the kernel runs cells): leave IPython's "
+                                                   "input transformers, exception handlers and hooks alone")
                         break
         except Exception as err:  # noqa: BLE001 - a kernel that would not start or stop
             if problem is None:
-                problem = (None, "crashed", f"the kernel failed ({type(err).__name__}: {str(err)[:120]})")
+                problem = (None, "crashed", f"the kernel failed ({type(err).__name__}: {str(err)[:120]}); "
+                                            "tell your instructor, who can re-grade it")
         finally:
             _shutdown(km)
         if problem is None:
-            return failed
+            return ran
         index, status, reason = problem
         owner = plan[index].owner if index is not None else None
         if owner is None:
             owners = [p.owner for p in plan if p.owner and p.owner not in failed]
             for ex in dict.fromkeys(owners):
                 if not (outputs / f"{ex}.done.json").exists():
-                    failed[ex] = f"{status}: {reason}"
-            return failed
-        failed[owner] = f"{status}: {reason}"
-    return failed
+                    failed[ex] = (status, reason)
+            return ran
+        failed[owner] = (status, reason)
+    return ran
+
+
+def _cell_error(cell) -> str:
+    """The last line of the exception a cell raised (``"ValueError: bad shape"``), or ""."""
+    from rlcourse.grading.explain import last_line
+
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "error":
+            return last_line(f"{output.get('ename', 'Exception')}: {output.get('evalue', '')}")
+    return ""
+
+
+STOP_WAIT = 10.0  # seconds a kernel's launcher gets to kill the kernel and record its end, before it is killed
 
 
 def _shutdown(km) -> None:
-    """Kill the kernel (nbclient leaves a kernel manager it was given running); the launcher's
-    death takes the whole PID namespace with it."""
+    """Stop the kernel (nbclient leaves a kernel manager it was given running) and wait for its launcher:
+    SIGTERM makes the launcher (or a pre-warmed kernel's stub, which asks its launcher) kill the kernel's
+    PID namespace and write how it ended into the submission's folder, which is deleted next; only then is
+    the kernel manager shut down. A launcher that does not stop in ``STOP_WAIT`` s is killed."""
+    import signal
+
     from jupyter_core.utils import run_sync
 
     try:
         if run_sync(km.is_alive)():
-            run_sync(km.shutdown_kernel)(now=True)
+            run_sync(km.provisioner.send_signal)(signal.SIGTERM)
+            deadline = time.monotonic() + STOP_WAIT
+            while run_sync(km.is_alive)() and time.monotonic() < deadline:
+                time.sleep(0.02)
+        run_sync(km.shutdown_kernel)(now=True)
     except Exception:  # noqa: BLE001 - a kernel already gone
         pass
 
 
-def _death(workdir: Path, limits: Limits) -> tuple[str, str]:
-    """``(status, reason)`` of a kernel that died, from how the sandbox launcher saw it end."""
+def _death(workdir: Path, limits: Limits, what: str) -> tuple[str, str]:
+    """``(status, reason)`` of a kernel that died in ``what``, from how the sandbox launcher saw it end."""
     import signal
 
     ending = sandbox.kernel_ending(workdir)
     if ending.get("signal") in (signal.SIGXCPU, signal.SIGKILL) and ending.get("cpu_seconds", 0) >= limits.cpu_seconds:
-        return "cpu-limit", f"the kernel used its {limits.cpu_seconds} s of CPU time"
+        return "cpu-limit", (f"stopped after {limits.cpu_seconds} s of CPU time in {what}: look for an endless loop, "
+                             "or work that grows too fast with the input")
     if ending.get("signal") == signal.SIGXFSZ:
-        return "error", f"a file grew past the sandbox's {limits.file_bytes // 1_000_000} MB limit"
-    return "crashed", "the kernel died (os._exit, a crash, or out of memory)"
+        return "error", (f"stopped: {what} wrote a file past the sandbox's {limits.file_bytes // 1_000_000} MB limit: "
+                         "write no files (return results instead)")
+    return "crashed", (f"the kernel died in {what} (os._exit or exit(), a crash in native code, or memory past the "
+                       f"{limits.memory_bytes / 1e9:g} GB cap): remove exit calls, and run your notebook top to "
+                       "bottom in a fresh kernel (Kernel > Restart and Run All)")
+
+_COURSES: dict[tuple, str] = {}  # course.json's text per assignment, kept per grading process (it is the same for all)
+
 
 def write_course(template: Template, inputs: Path) -> None:
-    """``inputs/course.json``: the plain data the kernel's stubs of ``rlcourse`` hand out."""
+    """``inputs/course.json``: the plain data the kernel's stubs of ``rlcourse`` hand out (computed once per
+    grading process and assignment: it depends on no submission)."""
+    key = (str(template.path), tuple(template.points))
+    if key not in _COURSES:
+        _COURSES[key] = json.dumps(_course(template))
+    (inputs / "course.json").write_text(_COURSES[key])
+
+
+def _course(template: Template) -> dict:
+    """The shipped policy's folder, the loops configs' defaults and (hw2) the public training pairs, as plain data."""
     import dataclasses
 
     from rlcourse.model import loading
@@ -233,7 +296,7 @@ def write_course(template: Template, inputs: Path) -> None:
         course["training_pairs"] = {"prompts": pairs.prompts, "chosen": pairs.chosen, "rejected": pairs.rejected,
                                     "chosen_scores": pairs.chosen_scores.tolist(),
                                     "rejected_scores": pairs.rejected_scores.tolist()}
-    (inputs / "course.json").write_text(json.dumps(course))
+    return course
 
 
-__all__ = ["Limits", "build_plan", "run_plan", "write_course"]
+__all__ = ["Limits", "Ran", "build_plan", "run_plan", "write_course"]

@@ -2,7 +2,8 @@
 
 Columns: student, exercise, points, max, status, reason, sha256, seed, grader_version, isolation
 (``isolation`` came last, so readers of the older columns keep working). Feedback is Markdown:
-points and a hint per exercise, never hidden inputs or values.
+points, what the grader found and a hint per exercise, and for a wrong value the smallest hidden case
+that failed (its inputs, expected vs received where they differ, the tolerance); never the reference's code.
 """
 
 from __future__ import annotations
@@ -38,8 +39,10 @@ class Row:
     isolation: str  # sandbox.ISOLATION, or sandbox.NO_ISOLATION under --no-sandbox
 
 
-def feedback_markdown(student: str, rows: list[Row], notes: dict[str, str], problem: str) -> str:
-    """One student's feedback: total, then per exercise points, status, reason and a hint (no hidden values)."""
+def feedback_markdown(student: str, rows: list[Row], notes: dict[str, str], problem: str,
+                      details: dict[str, list[str]] | None = None) -> str:
+    """One student's feedback: total, then per exercise points, status, reason and a hint; then, for a wrong
+    value, the smallest hidden case that failed (``details``: Markdown lines per exercise). Never the reference."""
     total, maximum = sum(r.points for r in rows), sum(r.max for r in rows)
     lines = [f"# Feedback for {student}", "", f"**Total: {total:g} / {maximum:g} points**", ""]
     if problem:
@@ -47,11 +50,21 @@ def feedback_markdown(student: str, rows: list[Row], notes: dict[str, str], prob
     lines += ["| exercise | points | status | what the grader found |", "|---|---|---|---|"]
     for r in rows:
         reason = r.reason + (f" ({notes[r.exercise]})" if r.exercise in notes else "")
-        lines.append(f"| {r.exercise} | {r.points:g} / {r.max:g} | {r.status} | {reason.replace('|', '/')} |")
+        lines.append(f"| {r.exercise} | {r.points:g} / {r.max:g} | {r.status} | {_cell_text(reason)} |")
+    if details:
+        lines += ["", "## What went wrong", ""]
+        for ex, block in details.items():
+            lines += [f"**{ex}**", ""] + block + [""]
+        lines.pop()
     hints = [(r.exercise, hint_for(r)) for r in rows if hint_for(r)]
     if hints:
         lines += ["", "## Hints", ""] + [f"- **{ex}**: {hint}" for ex, hint in hints]
     return "\n".join(lines) + "\n"
+
+
+def _cell_text(text: str) -> str:
+    """Text that stays inside one Markdown table cell."""
+    return " ".join(str(text).split()).replace("|", "/")
 
 
 def hint_for(row: Row) -> str:

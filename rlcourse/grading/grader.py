@@ -24,7 +24,9 @@ For each submission (in its own worker process when ``jobs > 1``):
    trained weights are loaded here and measured with the gold reward here.
 
 Outputs: ``gradebook.csv`` (merged with an existing one, written atomically) and
-``feedback/<student>.md`` (points and a hint per exercise; never hidden inputs or values).
+``feedback/<student>.md`` (points, what failed and what to do, a hint per exercise; for a wrong value the
+smallest failing hidden case, expected vs received where they differ and the tolerance; never the reference's
+code), and the class summary ``summary.md`` and ``scores.png`` (:mod:`~rlcourse.grading.summary`).
 
 This module is the order of those steps; each idea has its own module: reading submissions
 (:mod:`~rlcourse.grading.submission`), running them in the sandbox (:mod:`~rlcourse.grading.execute`,
@@ -43,11 +45,12 @@ from dataclasses import asdict
 from pathlib import Path
 
 from rlcourse.grading import sandbox, spec, static
-from rlcourse.grading.execute import Limits, build_plan, run_plan, write_course
+from rlcourse.grading.execute import Limits, Ran, build_plan, run_plan, write_course
 from rlcourse.grading.gradebook import (GRADEBOOK_COLUMNS, Row, feedback_markdown, read_gradebook, write_gradebook,
                                         write_text_atomic)
-from rlcourse.grading.kinds import kind_of, status_word
-from rlcourse.grading.submission import Template, collect_submissions, read_submission, student_answers
+from rlcourse.grading.kinds import NO_FUNCTION, Verdict, kind_of, limit_reason, status_word
+from rlcourse.grading.submission import (Template, answer_cell_numbers, collect_submissions, read_submission,
+                                         student_answers)
 
 # ----------------------------------------------------------------------------- one submission
 
@@ -68,7 +71,7 @@ def _grade_one(template_path: str, submission: str, seed: int, limits: Limits, v
     from rlcourse.model import runtime
 
     runtime.quiet()  # in a pool worker too: no library progress bars between the grader's own
-    template = Template.load(Path(template_path))
+    template = _template(Path(template_path))
     path = Path(submission)
     student = path.stem
     data = path.read_bytes()
@@ -84,15 +87,9 @@ def _grade_one(template_path: str, submission: str, seed: int, limits: Limits, v
         rows = [row(ex, 0.0, "invalid", problem) for ex in template.points]
         return [asdict(r) for r in rows], feedback_markdown(student, rows, {}, problem)
     answers, notes = student_answers(nb, template)
-    status: dict[str, tuple[str, str]] = {}
-    for ex in template.points:
-        if ex not in answers:
-            status[ex] = ("missing", "answer cell not found (deleted, or its metadata changed): copy it back from the "
-                                     "released exercise notebook")
-        elif limits.static_check and (problems := static.answer_problems(answers[ex], spec.exercise(ex))):
-            status[ex] = ("flagged", "; ".join(problems) + " (no credit)")
-    rows = []
-    with tempfile.TemporaryDirectory(prefix="rlcourse-grade-") as tmp:
+    status = _not_run(template, answers, limits)
+    # a folder that cannot be removed (a late write into it) must not cost the student the grade
+    with tempfile.TemporaryDirectory(prefix="rlcourse-grade-", ignore_cleanup_errors=True) as tmp:
         workdir = Path(tmp) / "work"
         for sub in ("inputs", "outputs", "home", "home/tmp"):
             (workdir / sub).mkdir(parents=True)
@@ -100,26 +97,76 @@ def _grade_one(template_path: str, submission: str, seed: int, limits: Limits, v
         # each kind writes its hidden inputs (a function's cases) and keeps what its verdict needs
         prepared = {ex: kind_of(spec.exercise(ex)).prepare(spec.exercise(ex), seed, workdir / "inputs")
                     for ex in template.points}
-        runnable = {ex for ex in template.points if ex not in status}
-        failed = {}
-        if runnable:
-            failed = run_plan(build_plan(template, answers, set(status), workdir, limits), workdir, limits)
-        outputs = workdir / "outputs"
-        for ex, max_points in template.points.items():
-            spec_ex = spec.exercise(ex)
-            if ex in status:
-                rows.append(row(ex, 0.0, *status[ex]))
-                continue
-            if ex in failed:
-                kind, _, why = failed[ex].partition(": ")
-                rows.append(row(ex, 0.0, kind, why))
-                continue
-            try:
-                fraction, reason = kind_of(spec_ex).verdict(spec_ex, prepared[ex], outputs, seed)
-            except Exception as err:  # noqa: BLE001 - unreadable results are the submission's problem
-                fraction, reason = 0.0, f"the results could not be read back ({type(err).__name__})"
-            rows.append(row(ex, fraction * max_points, status_word(fraction == 1.0, reason), reason))
-    return [asdict(r) for r in rows], feedback_markdown(student, rows, notes, "")
+        ran = Ran()
+        if set(template.points) - set(status):
+            ran = run_plan(build_plan(template, answers, set(status), workdir, limits), workdir, limits)
+        verdicts = {ex: Verdict(0.0, reason) for ex, (_, reason) in {**ran.failed, **status}.items()}
+        for ex in template.points:
+            if ex not in verdicts:
+                verdicts[ex] = _verdict(ex, prepared[ex], workdir / "outputs", seed, limits)
+    numbers = answer_cell_numbers(nb, template)
+    rows, details = [], {}
+    for ex, max_points in template.points.items():
+        verdict = verdicts[ex]
+        reason = verdict.reason
+        if ex in ran.raised and verdict.fraction < 1:  # the answer cell's own exception comes first: fix it first
+            reason = _with_raised(ex, reason, _raised_reason(numbers.get(ex), ran.raised[ex], limits))
+        word = status_word(verdict.fraction == 1.0, reason)
+        if ex in status or ex in ran.failed:
+            word = (status.get(ex) or ran.failed[ex])[0]
+        rows.append(row(ex, verdict.fraction * max_points, word, reason))
+        if verdict.detail and verdict.fraction < 1:
+            details[ex] = list(verdict.detail)
+    return [asdict(r) for r in rows], feedback_markdown(student, rows, notes, "", details)
+
+
+_TEMPLATES: dict[tuple, Template] = {}  # the assignment, read once per grading process (and again if it changed)
+
+
+def _template(path: Path) -> Template:
+    """The assignment's :class:`Template`, kept per process: every submission of a batch is rebuilt from it."""
+    key = (str(path.resolve()), path.stat().st_mtime_ns)
+    if key not in _TEMPLATES:
+        _TEMPLATES.clear()
+        _TEMPLATES[key] = Template.load(path)
+    return _TEMPLATES[key]
+
+
+def _not_run(template: Template, answers: dict[str, str], limits: Limits) -> dict[str, tuple[str, str]]:
+    """Exercises whose answer is not run at all: missing, or flagged by the static check -> (status, reason)."""
+    status = {}
+    for ex in template.points:
+        if ex not in answers:
+            status[ex] = ("missing", "answer cell not found (deleted, or its metadata changed): copy it back from the "
+                                     "released exercise notebook")
+        elif limits.static_check and (problems := static.answer_problems(answers[ex], spec.exercise(ex))):
+            status[ex] = ("flagged", "; ".join(problems) + " (no credit)")
+    return status
+
+
+def _verdict(ex: str, prepared, outputs: Path, seed: int, limits: Limits) -> Verdict:
+    """The kind's verdict on what the kernel wrote; unreadable results are the submission's problem."""
+    spec_ex = spec.exercise(ex)
+    try:
+        return kind_of(spec_ex).verdict(spec_ex, prepared, outputs, seed, memory_bytes=limits.memory_bytes)
+    except Exception as err:  # noqa: BLE001 - whatever the kernel wrote, a zero with a reason
+        return Verdict(0.0, f"the results could not be read back ({type(err).__name__})")
+
+
+def _with_raised(ex: str, reason: str, raised: str) -> str:
+    """``reason`` after what the answer cell raised (which explains it when the function was never defined)."""
+    if reason.startswith(NO_FUNCTION):
+        return f"{raised}; so {spec.exercise(ex).function} was never defined"
+    return f"{raised}; then {reason}"
+
+
+def _raised_reason(number: int | None, error: str, limits: Limits) -> str:
+    """What the student reads when the answer cell itself raised: which cell, the exception, what to do."""
+    cell = f"your answer cell (cell {number} of your notebook)" if number else "your answer cell"
+    limit = limit_reason(error, limits.memory_bytes)
+    if limit:
+        return f"{cell} was {limit} (it raised {error.split(':')[0]})"
+    return f"{cell} raised {error}: run it in your notebook and fix the line its traceback points to"
 
 
 # ----------------------------------------------------------------------------- the batch
@@ -136,26 +183,33 @@ def _grader_failure(template_path: str, submission: str, seed: int, version: str
 
 
 def grade(assignment: str | Path, submissions: list[str | Path], out: str | Path, jobs: int = 1, seed: int | None = None,
-          limits: Limits = Limits(), progress: bool = True) -> list[dict]:
-    """Grade every submission; write ``out/gradebook.csv`` and ``out/feedback/<student>.md``; return the new rows."""
+          limits: Limits = Limits(), progress: bool = True, only: str | None = None) -> list[dict]:
+    """Grade every submission (or, with ``only``, the one of that student); merge the rows into
+    ``out/gradebook.csv``, write ``out/feedback/<student>.md`` and the class summary (``out/summary.md``,
+    ``out/scores.png``); return the new rows. Other students' rows are left as they were."""
     from tqdm.auto import tqdm
 
     from rlcourse.grading import GRADER_VERSION
+    from rlcourse.grading.summary import write_summary
 
     Template.load(Path(assignment))  # a broken assignment fails before any work
+    files = collect_submissions(submissions)
+    if only is not None:
+        files = _only(files, only)
+    out = Path(out)
+    gradebook = out / "gradebook.csv"
+    existing = read_gradebook(gradebook)  # refuse to touch a file that is not a gradebook
+    if seed is None and only is not None:
+        seed = _gradebook_seed(existing)  # a re-graded student gets the hidden inputs of the class
+    if jobs < 1:
+        raise ValueError(f"--jobs must be at least 1, got {jobs}.")
     if limits.sandbox:
         sandbox.require()  # one sentence, before any work, when this machine cannot confine kernels
     else:
         print("warning: grading WITHOUT a sandbox (--no-sandbox): student code can read and write what the grader "
               "can, and reach the network.", file=sys.stderr)
-    files = collect_submissions(submissions)
-    out = Path(out)
     (out / "feedback").mkdir(parents=True, exist_ok=True)
-    gradebook = out / "gradebook.csv"
-    read_gradebook(gradebook)  # refuse to touch a file that is not a gradebook
     seed = secrets.randbelow(2**31) if seed is None else int(seed)
-    if jobs < 1:
-        raise ValueError(f"--jobs must be at least 1, got {jobs}.")
     all_rows: list[dict] = []
     bar = tqdm(total=len(files), desc="grading", unit="submission", disable=not progress)
 
@@ -186,7 +240,27 @@ def grade(assignment: str | Path, submissions: list[str | Path], out: str | Path
                     rows, feedback = _grader_failure(a[0], a[1], a[2], a[4], err)
                 record(rows, feedback, Path(a[1]).stem)
     bar.close()
+    write_summary(gradebook)
     return all_rows
+
+
+def _only(files: list[Path], student: str) -> list[Path]:
+    """The one submission of ``student`` (its file name without .ipynb), or one clear sentence."""
+    mine = [f for f in files if f.stem == student]
+    if not mine:
+        names = ", ".join(f.stem for f in files[:5]) + (", …" if len(files) > 5 else "")
+        raise ValueError(f"--only {student}: no submission {student}.ipynb among those passed ({names}); pass the "
+                         "student's name as its file is called, without .ipynb.")
+    return mine
+
+
+def _gradebook_seed(rows: list[dict]) -> int | None:
+    """The seed the gradebook was graded with (None for an empty one); one sentence when it holds several."""
+    seeds = sorted({r["seed"] for r in rows})
+    if len(seeds) > 1:
+        raise ValueError(f"the gradebook was graded with several seeds ({', '.join(seeds[:3])}); pass the one to "
+                         "re-grade with as --seed.")
+    return int(seeds[0]) if seeds else None
 
 
 # the public names of grading: `rlcourse grade` and its options, and the gradebook's columns

@@ -15,7 +15,8 @@ students) and ``autograder.json`` (which notebook, sandbox or not, the results' 
 
 Grading is ``rlcourse grade`` itself (:func:`rlcourse.grading.grader.grade` on the one notebook,
 a fresh secret seed, the same sandbox), so each exercise's points, status and feedback text are
-the ones its gradebook row and feedback file would hold; never hidden inputs or expected values.
+the ones its gradebook row and feedback file would hold: for a wrong value, the smallest failing hidden case
+of this upload's fresh seed; never the reference's code, a solution or the seed.
 """
 
 from __future__ import annotations

@@ -24,14 +24,24 @@ import dataclasses
 import json
 import math
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 
-from rlcourse.grading import spec
+from rlcourse.grading import explain, spec
+from rlcourse.grading.explain import MEMORY_WORDS, PROCESS_REASON
 
 MAX_RESULT_BYTES = 50_000_000  # the largest result file the grader reads back
-MEMORY_REASON = "ran out of memory (the sandbox's memory cap)"
-PROCESS_REASON = "tried to start a process (the sandbox allows none)"
+DEFAULT_MEMORY_BYTES = 3_000_000_000  # the sandbox's default memory cap (execute.Limits.memory_bytes)
+NO_FUNCTION = "no function was defined"  # what the kernel's harness records when the answer defined none
+
+
+class Verdict(NamedTuple):
+    """What the grader decided about one exercise."""
+
+    fraction: float  # of the exercise's points, in [0, 1]
+    reason: str  # one line for the gradebook and the feedback table
+    detail: tuple[str, ...] = ()  # Markdown lines for the feedback file (the failing case, expected vs received)
 # hw4's configs may not ask for more than this (the grader trains from them in its own process)
 POLICY_BUDGET = {"num_prompts": 16, "group_size": 8, "max_new_tokens": 32, "num_epochs": 4, "num_minibatches": 8}
 
@@ -122,13 +132,9 @@ def policy_config(data):
 # ----------------------------------------------------------------------------- reading the kernel's results
 
 
-def limit_reason(error: str) -> str | None:
+def limit_reason(error: str, memory_bytes: int = DEFAULT_MEMORY_BYTES) -> str | None:
     """The sandbox limit an error shows (the kernel's text only labels a zero; it never earns a point)."""
-    if error.startswith("MemoryError") or "can't allocate memory" in error or "Cannot allocate memory" in error:
-        return MEMORY_REASON
-    if error.startswith("BlockingIOError") and "Resource temporarily unavailable" in error:
-        return PROCESS_REASON
-    return None
+    return explain.limit_reason(error, memory_bytes)
 
 
 def status_word(ok: bool, reason: str) -> str:
@@ -137,11 +143,12 @@ def status_word(ok: bool, reason: str) -> str:
         return "ok"
     if reason == "not implemented yet":
         return "not-implemented"
-    return "memory-limit" if MEMORY_REASON in reason else "process-limit" if PROCESS_REASON in reason else "wrong"
+    return "memory-limit" if MEMORY_WORDS in reason else "process-limit" if PROCESS_REASON in reason else "wrong"
 
 
-def _no_result_reason(outputs: Path, ex: spec.Exercise, default: str) -> str:
-    """'not implemented yet' when the harness saw NotImplementedError, else ``default`` (kernel text is only a hint)."""
+def _no_result_reason(outputs: Path, ex: spec.Exercise, default: str, memory_bytes: int) -> str:
+    """'not implemented yet' when the harness saw NotImplementedError, else a limit or the exception's last
+    line with ``default`` (the kernel's text only labels a zero)."""
     try:
         done = json.loads((outputs / f"{ex.id}.done.json").read_text(encoding="utf-8"))
         error = str(done.get("errors", {}).get("all", ""))
@@ -149,7 +156,11 @@ def _no_result_reason(outputs: Path, ex: spec.Exercise, default: str) -> str:
         error = ""
     if error.startswith("NotImplementedError"):
         return "not implemented yet"
-    return limit_reason(error) or default
+    if error == NO_FUNCTION:
+        return f"{NO_FUNCTION}: run your answer cell and check that it defines {ex.function}"
+    if limit := limit_reason(error, memory_bytes):
+        return limit
+    return f"{default}: {explain.last_line(error)}" if error else default
 
 
 def _load_result(path: Path):
@@ -175,8 +186,10 @@ class Kind:
         """Grader, before the kernel starts: write what the kernel needs; return what :meth:`verdict` needs."""
         return None
 
-    def verdict(self, ex: spec.Exercise, prepared, outputs: Path, seed: int) -> tuple[float, str]:
-        """Grader, after the kernel: ``(fraction of the points, reason)`` from the kernel's plain outputs."""
+    def verdict(self, ex: spec.Exercise, prepared, outputs: Path, seed: int,
+                memory_bytes: int = DEFAULT_MEMORY_BYTES) -> Verdict:
+        """Grader, after the kernel: the :class:`Verdict` from the kernel's plain outputs (``memory_bytes``:
+        the sandbox's memory cap, which the feedback names when it stopped the student's code)."""
         raise NotImplementedError
 
     def check(self, ex: spec.Exercise, fn) -> str:
@@ -191,6 +204,7 @@ class Function(Kind):
 
     def __init__(self):
         self._models: dict = {}  # model arguments built once per grader process
+        self._expected: dict = {}  # (exercise, cases) -> the reference's results, see expected()
 
     def prepare(self, ex, seed, inputs):
         cases = spec.draw_cases(ex, seed, public=False)
@@ -203,22 +217,41 @@ class Function(Kind):
             self._models[key] = spec.build_model(arg)
         return self._models[key]
 
-    def verdict(self, ex, cases, outputs, seed):
-        """Compare the kernel's numbers with the reference, case by case."""
+    def expected(self, ex: spec.Exercise, cases: list[dict]) -> list[list[torch.Tensor]]:
+        """The reference's results on ``cases`` (kept per grader process: every submission of a batch has the
+        same hidden cases, drawn from the batch's seed, so the reference runs once per batch, not per student)."""
+        key = (ex.id, _cases_key(cases))
+        if key not in self._expected:
+            if len(self._expected) > 64:  # a long-lived process (a notebook calling check) stays bounded
+                self._expected.clear()
+            self._expected[key] = [spec.as_arrays(ex.reference(**{
+                k: (self._model_for(v) if isinstance(v, spec.ModelArg) else v.clone() if isinstance(v, torch.Tensor)
+                    else v) for k, v in case.items()})) for case in cases]
+        return self._expected[key]
+
+    def verdict(self, ex, cases, outputs, seed, memory_bytes=DEFAULT_MEMORY_BYTES):
+        """Compare the kernel's numbers with the reference on every case; on a failure, explain the smallest
+        failing case (its inputs, expected vs received where they differ, the tolerance)."""
         done = json.loads((outputs / f"{ex.id}.done.json").read_text() or "{}")
         errors = done.get("errors", {}) if isinstance(done, dict) else {}
         results = _load_result(outputs / f"{ex.id}.safetensors") or {}
-        for i, case in enumerate(cases):
-            kwargs = {k: (self._model_for(v) if isinstance(v, spec.ModelArg) else v.clone() if isinstance(v, torch.Tensor)
-                          else v) for k, v in case.items()}
-            expected = spec.as_arrays(ex.reference(**kwargs))
+        failures = []  # (case index, reason, detail lines)
+        for i, (case, expected) in enumerate(zip(cases, self.expected(ex, cases))):
             actual = [results[f"c{i}.o{j}"] for j in range(len(expected) + 1) if f"c{i}.o{j}" in results]
             if not actual:
-                return 0.0, _missing_case_reason(i, str(errors.get(str(i), errors.get("all", "no result"))))
-            problem = spec.compare(actual, expected, ex.rtol, ex.atol)
-            if problem:
-                return 0.0, f"hidden case {i + 1}: {problem}"
-        return 1.0, f"all {len(cases)} hidden cases match the reference"
+                error = str(errors.get(str(i), errors.get("all", "no result")))
+                if error.startswith("NotImplementedError"):
+                    return Verdict(0.0, "not implemented yet")
+                if error == NO_FUNCTION:
+                    return Verdict(0.0, f"{NO_FUNCTION}: run your answer cell and check that it defines {ex.function}")
+                failures.append((i, _missing_case_reason(i, error, memory_bytes), _inputs_detail(i, case)))
+            elif problem := spec.compare(actual, expected, ex.rtol, ex.atol):
+                failures.append((i, f"hidden case {i + 1}: {problem}",
+                                 explain.value_detail(i + 1, case, actual, expected, ex.rtol, ex.atol)))
+        if not failures:
+            return Verdict(1.0, f"all {len(cases)} hidden cases match the reference")
+        i, reason, detail = min(failures, key=lambda f: (explain.case_size(cases[f[0]]), f[0]))  # the smallest
+        return Verdict(0.0, f"{reason} ({len(failures)} of {len(cases)} hidden cases failed)", tuple(detail))
 
     def check(self, ex, fn):
         cases = spec.draw_cases(ex, spec.PUBLIC_SEED, public=True)
@@ -243,18 +276,33 @@ class Function(Kind):
         return f"pass ({len(cases)} public cases). The grader also runs hidden cases."
 
 
-def _missing_case_reason(i: int, error: str) -> str:
-    """Why hidden case ``i`` has no result; only the exception's type is shown (its message is the
-    student's text and may quote hidden inputs)."""
-    kind = error.split(":")[0]
-    if kind == "NotImplementedError":
-        return "not implemented yet"
-    if limit := limit_reason(error):
+def _missing_case_reason(i: int, error: str, memory_bytes: int) -> str:
+    """Why hidden case ``i`` has no result: a sandbox limit, or the exception's last line (the hidden
+    inputs are shown in the feedback anyway when they are small enough to read)."""
+    if limit := limit_reason(error, memory_bytes):
         return f"hidden case {i + 1}: {limit}"
-    if kind == "no result":
-        return f"hidden case {i + 1}: no result"
-    extra = " or returned something that is not a tensor or a number" if kind == "TypeError" else ""
-    return f"hidden case {i + 1}: no result (the call raised {kind}{extra})"
+    if error == "no result":
+        return f"hidden case {i + 1}: no result ({error}): run your answer cell and check that it defines the function"
+    return f"hidden case {i + 1}: your function raised {explain.last_line(error)}: call it on these inputs in your notebook"
+
+
+def _inputs_detail(i: int, case: dict) -> list[str]:
+    return [f"- hidden case {i + 1}, inputs:"] + explain.describe_case(case)
+
+
+def _cases_key(cases: list[dict]) -> str:
+    """A fingerprint of hidden cases (their values), so that cached reference results are never reused for others."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for case in cases:
+        for name, value in sorted(case.items()):
+            digest.update(name.encode())
+            if isinstance(value, torch.Tensor):
+                digest.update(f"{value.dtype}{tuple(value.shape)}".encode() + value.contiguous().numpy().tobytes())
+            else:
+                digest.update(repr(value).encode())
+    return digest.hexdigest()
 
 
 def write_inputs(exercise_id: str, cases: list[dict], inputs: Path) -> None:
@@ -283,16 +331,17 @@ class Quiz(Kind):
 
     name = "quiz"
 
-    def verdict(self, ex, prepared, outputs, seed):
+    def verdict(self, ex, prepared, outputs, seed, memory_bytes=DEFAULT_MEMORY_BYTES):
         path = outputs / f"{ex.id}.json"
         if not path.is_file():
-            return 0.0, _no_result_reason(outputs, ex, "no answers (quiz_answers() raised or did not return)")
+            return Verdict(0.0, _no_result_reason(outputs, ex, "no answers (quiz_answers() raised or did not return)",
+                                                  memory_bytes))
         try:
             answers = json.loads(path.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError):
-            return 0.0, "the answers were not plain JSON values"
+            return Verdict(0.0, "the answers were not plain JSON values")
         correct, total, problem = spec._quiz_points(spec.homework_of(ex.id), answers)
-        return correct / total, problem or f"{correct} of {total} questions right"
+        return Verdict(correct / total, problem or f"{correct} of {total} questions right")
 
     def check(self, ex, fn):
         correct, total, problem = spec._quiz_points(spec.homework_of(ex.id), fn())
@@ -307,19 +356,20 @@ class TrainRewardModel(Kind):
     name = "train_reward_model"
     trains = True
 
-    def verdict(self, ex, prepared, outputs, seed):
+    def verdict(self, ex, prepared, outputs, seed, memory_bytes=DEFAULT_MEMORY_BYTES):
         from safetensors.torch import load_model
 
         from rlcourse.reward import reward_model
 
         path = outputs / f"{ex.id}.safetensors"
         if not path.is_file():
-            return 0.0, _no_result_reason(outputs, ex, "no trained reward model was saved (training raised or did not finish)")
+            return Verdict(0.0, _no_result_reason(
+                outputs, ex, "no trained reward model was saved (training raised or did not finish)", memory_bytes))
         rm, tokenizer = reward_model.load_reward_model(seed=0)
         load_model(rm, str(path), strict=True)
         accuracy = held_out_accuracy(rm, tokenizer, seed)
         ok = within(accuracy, low=spec.RM_ACCURACY)
-        return float(ok), f"held-out accuracy {accuracy:.2f} ({'≥' if ok else '<'} {spec.RM_ACCURACY:.2f} needed)"
+        return Verdict(float(ok), f"held-out accuracy {accuracy:.2f} ({'≥' if ok else '<'} {spec.RM_ACCURACY:.2f} needed)")
 
     def check(self, ex, fn):
         from rlcourse.reward import reward_model
@@ -339,17 +389,18 @@ class TrainPolicy(Kind):
     name = "train_policy"
     trains = True
 
-    def verdict(self, ex, prepared, outputs, seed):
+    def verdict(self, ex, prepared, outputs, seed, memory_bytes=DEFAULT_MEMORY_BYTES):
         """Train from the student's config **here** (plain data; the kernel never holds the loops), then measure."""
         path = outputs / f"{ex.id}.json"
         if not path.is_file():
-            return 0.0, _no_result_reason(outputs, ex, "no config came back (make_config() raised or returned something else)")
+            return Verdict(0.0, _no_result_reason(
+                outputs, ex, "no config came back (make_config() raised or returned something else)", memory_bytes))
         try:
             config = policy_config(json.loads(path.read_text(encoding="utf-8")))
         except ValueError as err:
-            return 0.0, str(err)
+            return Verdict(0.0, str(err))
         ok, figures = self._train_and_measure(config, seed)
-        return float(ok), figures + " on hidden prompts"
+        return Verdict(float(ok), figures + " on hidden prompts")
 
     def check(self, ex, fn):
         from rlcourse.rl import loops
@@ -387,5 +438,5 @@ def kind_of(ex: spec.Exercise) -> Kind:
     return KINDS[ex.kind]
 
 
-__all__ = ["Kind", "KINDS", "kind_of", "within", "policy_passes", "policy_config", "held_out_accuracy",
+__all__ = ["Kind", "KINDS", "Verdict", "kind_of", "within", "policy_passes", "policy_config", "held_out_accuracy",
            "policy_outcome", "one_thread", "status_word", "limit_reason", "write_inputs", "POLICY_BUDGET"]

@@ -197,17 +197,19 @@ def probe() -> str | None:
     return None
 
 
-def main(argv: list[str]) -> int:
-    if argv[:1] == ["--probe"]:
-        problem = probe()
-        print(json.dumps({"problem": problem, "abi": abi_version()}))
-        return 0
-    if len(argv) < 3 or argv[1] != "--":
-        print("usage: landlock.py POLICY.json -- COMMAND...", file=sys.stderr)
-        return 2
-    with open(argv[0], encoding="utf-8") as f:
-        policy = json.load(f)
-    command = argv[2:]
+def _confine_self(policy: dict, processes) -> None:
+    """In the kernel-to-be (PID 1 of the new namespaces): die with the launcher, then the process cap,
+    Landlock, the seccomp filter and the working folder. Raises when any of it fails."""
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    set_limits({"processes": processes})
+    restrict_self(policy["read"], policy["write"], policy.get("list", []))
+    no_new_processes()
+    os.chdir(policy["cwd"])
+
+
+def _start_confined(policy: dict, run) -> int:
+    """Set the limits, enter the namespaces and fork the kernel, which confines itself and calls ``run()``
+    (never to return); returns the kernel's pid. Never runs ``run`` unconfined."""
     limits = dict(policy["limits"])
     processes = limits.pop("processes", None)
     set_limits(limits)
@@ -215,15 +217,45 @@ def main(argv: list[str]) -> int:
     child = os.fork()
     if child == 0:  # PID 1 of the new namespace: the kernel
         try:
-            _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-            set_limits({"processes": processes})
-            restrict_self(policy["read"], policy["write"], policy.get("list", []))
-            no_new_processes()
-            os.chdir(policy["cwd"])
-            os.execve(command[0], command, policy["env"])
+            _confine_self(policy, processes)
+            run()
         except BaseException as err:  # noqa: BLE001 - report, never run unconfined
             print(f"rlcourse sandbox: {err}", file=sys.stderr)
         os._exit(126)
+    return child
+
+
+def _write_ending(policy: dict, status: int, cpu: float) -> int:
+    """Write how the kernel ended to the policy's ``exit_file``; return the launcher's exit code."""
+    ending = {"signal": os.WTERMSIG(status)} if os.WIFSIGNALED(status) else {"exit": os.WEXITSTATUS(status)}
+    # the kernel is its namespace's init, which ignores SIGXCPU: the CPU cap ends it with the hard
+    # limit's SIGKILL, so the CPU time it used says which limit that was
+    ending["cpu_seconds"] = round(cpu, 1)
+    try:
+        with open(policy["exit_file"], "w", encoding="utf-8") as f:
+            json.dump(ending, f)
+    except OSError:
+        pass
+    return 128 + ending["signal"] if "signal" in ending else ending["exit"]
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["--probe"]:
+        problem = probe()
+        print(json.dumps({"problem": problem, "abi": abi_version()}))
+        return 0
+    if argv[:1] == ["--zygote"] and len(argv) >= 2:
+        return serve(argv[1], argv[2:])
+    if argv[:1] == ["--attach"] and len(argv) >= 5 and argv[4] == "--":
+        return attach(argv[1], argv[2], argv[3], argv[5:])
+    if len(argv) < 3 or argv[1] != "--":
+        print("usage: landlock.py POLICY.json -- COMMAND... | --zygote SOCKET [MODULE...] | "
+              "--attach SOCKET TOKEN POLICY.json -- COMMAND... | --probe", file=sys.stderr)
+        return 2
+    with open(argv[0], encoding="utf-8") as f:
+        policy = json.load(f)
+    command = argv[2:]
+    child = _start_confined(policy, lambda: os.execve(command[0], command, policy["env"]))
 
     def forward(signum, _frame):  # the kernel is PID 1 of its namespace: only SIGKILL ends it from here
         os.kill(child, signal.SIGINT if signum == signal.SIGINT else signal.SIGKILL)
@@ -241,16 +273,195 @@ def main(argv: list[str]) -> int:
             break
         except InterruptedError:
             continue
-    ending = {"signal": os.WTERMSIG(status)} if os.WIFSIGNALED(status) else {"exit": os.WEXITSTATUS(status)}
-    # the kernel is its namespace's init, which ignores SIGXCPU: the CPU cap ends it with the hard
-    # limit's SIGKILL, so the CPU time it used says which limit that was
-    ending["cpu_seconds"] = round(cpu, 1)
+    return _write_ending(policy, status, cpu)
+
+
+# ----------------------------------------------------------------------------- the pre-warmed launcher
+#
+# Starting a kernel costs seconds of imports (torch, transformers, ipykernel) before the student's
+# first line runs. The zygote is a fresh Python process (started by the grader with the kernel's
+# environment, never forked from the grader, never importing rlcourse) that imports those once and
+# then, per kernel, forks a launcher that confines itself exactly as main() does; only the last step
+# differs: the kernel runs ipykernel in the already-warm interpreter instead of exec'ing a new one.
+# Requests come over a Unix socket and must carry a single-use token the grader gave the zygote on
+# its stdin, so nothing else (a kernel included) can ask it for anything.
+
+ATTACH_WAIT = 120.0  # seconds a kernel's stub waits for its zygote to finish importing and listen
+POLL = 0.05  # seconds between checks of a confined kernel and of its stub
+
+
+def serve(socket_path: str, preload: list[str]) -> int:
+    """The zygote: import ``preload``, then fork a confined kernel for each request with a valid token."""
+    import importlib
+    import select
+    import socket
+
+    for name in preload:
+        try:
+            importlib.import_module(name)
+        except ImportError as err:  # the kernel imports it itself, or does without
+            print(f"rlcourse sandbox: the zygote could not preload {name} ({err})", file=sys.stderr)
+    if any(name == "rlcourse" or name.startswith("rlcourse.") for name in sys.modules):
+        print("rlcourse sandbox: the zygote imported rlcourse; it serves no kernel", file=sys.stderr)
+        return 1
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(socket_path)
+    os.chmod(socket_path, 0o600)
+    listener.listen(16)
+    tokens: dict[str, str] = {}  # single-use token -> the one policy file it may start a kernel with
+    pending = b""
+    while True:
+        ready, _, _ = select.select([listener, 0], [], [], 1.0)
+        _reap()
+        if 0 in ready:
+            data = os.read(0, 4096)
+            if not data:  # the grader closed our stdin (or died): no more kernels
+                return 0
+            pending += data
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                token, _, policy = line.decode().strip().partition("\t")
+                tokens[token] = policy
+        if listener in ready:
+            conn, _ = listener.accept()
+            request = _read_request(conn)
+            if not isinstance(request, dict) or tokens.get(str(request.get("token"))) != request.get("policy"):
+                conn.close()  # no token, a used one, another policy than the token's, or garbage: nothing
+                continue
+            del tokens[request["token"]]
+            if os.fork() == 0:
+                listener.close()
+                tokens.clear()
+                os._exit(_launch(request, conn))
+            conn.close()
+
+
+def _reap() -> None:
+    """Collect the zygote's ended launchers (their kernels' endings go to each policy's exit_file)."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def _read_request(conn) -> dict | None:
+    """One JSON line from a stub (at most 64 kB, within 10 s), or None."""
+    conn.settimeout(10)
+    data = b""
     try:
-        with open(policy["exit_file"], "w", encoding="utf-8") as f:
-            json.dump(ending, f)
+        while not data.endswith(b"\n") and len(data) < 65536:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        return json.loads(data)
+    except (OSError, ValueError):
+        return None
+    finally:
+        conn.settimeout(None)
+
+
+def _launch(request: dict, conn) -> int:
+    """In a fork of the zygote: the launcher of one kernel, as main() is, with the kernel run in-process."""
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.close(null)
+    with open(request["policy"], encoding="utf-8") as f:
+        policy = json.load(f)
+    command = [str(part) for part in request["argv"]]
+    child = _start_confined(policy, lambda: _run_module(command, policy, conn))
+    status, cpu = _watch(child, conn)
+    code = _write_ending(policy, status, cpu)
+    try:
+        conn.sendall(str(code).encode())
     except OSError:
         pass
-    return 128 + ending["signal"] if "signal" in ending else ending["exit"]
+    return code
+
+
+def _run_module(command: list[str], policy: dict, conn) -> None:
+    """Run ``python -m MODULE ARGS`` in this (confined, already warm) interpreter, as a new one would."""
+    import runpy
+
+    conn.close()
+    if len(command) < 3 or command[1] != "-m":
+        raise ValueError("the zygote runs `python -m MODULE ...` commands only")
+    os.environ.clear()
+    os.environ.update(policy["env"])
+    sys.argv = [command[2]] + command[3:]
+    sys.path[0] = policy["cwd"]  # `python -m` puts the working folder first, not this file's folder
+    code = 0
+    try:
+        runpy.run_module(command[2], run_name="__main__", alter_sys=True)
+    except SystemExit as done:
+        code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+    sys.stdout.flush()
+    os._exit(code)
+
+
+def _watch(child: int, conn) -> tuple[int, float]:
+    """Wait for the kernel; relay its stub's interrupt, and kill it when the stub is told to stop or dies."""
+    import select
+
+    while True:
+        pid, status, usage = os.wait4(child, os.WNOHANG)
+        if pid:
+            return status, usage.ru_utime + usage.ru_stime
+        ready, _, _ = select.select([conn], [], [], POLL)
+        if ready:
+            try:
+                data = conn.recv(64)
+            except OSError:
+                data = b""
+            if data and set(data) == {ord("I")}:
+                os.kill(child, signal.SIGINT)
+            else:  # "K", or the stub is gone: the kernel goes too (as with the launcher's death)
+                os.kill(child, signal.SIGKILL)
+                _, status, usage = os.wait4(child, 0)
+                return status, usage.ru_utime + usage.ru_stime
+
+
+def attach(socket_path: str, token: str, policy_path: str, command: list[str]) -> int:
+    """The process jupyter_client starts and manages as "the kernel": asks the zygote for a confined
+    kernel, relays signals to it (SIGINT interrupts, others kill), and exits when it ends, with its code."""
+    import socket
+    import time
+
+    deadline = time.monotonic() + ATTACH_WAIT
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    while True:
+        try:
+            conn.connect(socket_path)
+            break
+        except (FileNotFoundError, ConnectionRefusedError):
+            if time.monotonic() > deadline:
+                print("rlcourse sandbox: the pre-warmed launcher is not listening", file=sys.stderr)
+                return 1
+            time.sleep(POLL)
+    conn.sendall(json.dumps({"token": token, "policy": policy_path, "argv": command}).encode() + b"\n")
+
+    def forward(signum, _frame):
+        try:
+            conn.sendall(b"I" if signum == signal.SIGINT else b"K")
+        except OSError:
+            pass
+
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, forward)
+    reply = b""
+    while True:
+        try:
+            chunk = conn.recv(64)
+        except InterruptedError:
+            continue
+        if not chunk:
+            break
+        reply += chunk
+    return int(reply) if reply.strip().lstrip(b"-").isdigit() else 1
 
 
 if __name__ == "__main__":

@@ -17,17 +17,19 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 
 from rlcourse.classroom import quiz, quizbank
 from rlcourse.model import policy
-from rlcourse.reward import reward_model
 from rlcourse.rl import advantages, loops, losses
-from rlcourse.world import arith, rewards
+from rlcourse.world import arith, rewards  # reward_model (transformers): imported lazily
 from rlcourse.grading import references
 from rlcourse.grading.kernel import as_arrays, build_llama  # one definition, shared with the kernel's harness
+
+if TYPE_CHECKING:
+    from rlcourse.reward import reward_model
 
 PUBLIC_SEED = 2024  # public cases: the same for every student, shown by the check cells
 
@@ -348,14 +350,22 @@ RM_ACCURACY = 0.65  # on held-out pairs ordered by the gold reward (noise-free),
 POLICY_TARGET = {"gold_reward": 0.30, "max_kl": 15.0, "max_steps": 40}
 
 
-def preference_pairs(n_pairs: int, seed: int, beta: float | None = reward_model.ANNOTATOR_BETA,
-                     min_gap: float = 0.0) -> reward_model.PreferenceDataset:
-    """Pairs of grammar reviews, labelled by the noisy annotators (``beta``) or by the gold reward (``beta=None``).
+ANNOTATORS = "annotators"  # preference_pairs' default labels: the course's annotators, reward_model.ANNOTATOR_BETA
+
+
+def preference_pairs(n_pairs: int, seed: int, beta: float | None | str = ANNOTATORS,
+                     min_gap: float = 0.0) -> "reward_model.PreferenceDataset":
+    """Pairs of grammar reviews, labelled by the noisy annotators (``beta``, by default the course's
+    ``reward_model.ANNOTATOR_BETA``) or by the gold reward (``beta=None``).
 
     Cheap (no model sampling): the homework trains a reward model in seconds. With
     ``min_gap`` only pairs whose gold rewards differ by more than it are kept.
     """
+    from rlcourse.reward import reward_model
     from rlcourse.world import grammar
+
+    if beta == ANNOTATORS:
+        beta = reward_model.ANNOTATOR_BETA
 
     texts = grammar.sample_reviews(6 * n_pairs, seed=seed)
     gold = rewards.gold_reward(texts)  # (2N',)
@@ -369,12 +379,27 @@ def preference_pairs(n_pairs: int, seed: int, beta: float | None = reward_model.
     return reward_model.PreferenceDataset.from_labels([""] * len(a), a, b, ga, gb, wins)
 
 
-def training_pairs() -> reward_model.PreferenceDataset:
+def training_pairs() -> "reward_model.PreferenceDataset":
     """hw2's training pairs (public): noisy annotator labels on grammar reviews."""
     return preference_pairs(**RM_TRAIN)
 
 
 # ----------------------------------------------------------------------------- the exercises
+
+def _bradley_terry_loss(**kwargs: Any):
+    """``reward_model.bradley_terry_loss``, imported when first graded (reward_model loads transformers, which the
+    grader's main process and the static check never need)."""
+    from rlcourse.reward import reward_model
+
+    return reward_model.bradley_terry_loss(**kwargs)
+
+
+def _preference_accuracy(**kwargs: Any):
+    """``reward_model.preference_accuracy``, imported when first graded (as above)."""
+    from rlcourse.reward import reward_model
+
+    return reward_model.preference_accuracy(**kwargs)
+
 
 def _first(fn: Callable) -> Callable:
     """The loss of a ``(loss, stats)`` reference: the homework's functions return the loss only."""
@@ -406,10 +431,10 @@ EXERCISES: dict[str, Exercise] = {e.id: e for e in [
     Exercise("hw2.bradley_terry_loss", "bradley_terry_loss", "function",
              "the loss is −mean log σ(r_c − r_r); a margin of −300 must give 300, not inf: compute log σ in one "
              "numerically stable step instead of log(sigmoid(x)).",
-             reward_model.bradley_terry_loss, lambda g, p: _pair_cases(g, p, ties=False), forbidden=("bradley_terry_loss",)),
+             _bradley_terry_loss, lambda g, p: _pair_cases(g, p, ties=False), forbidden=("bradley_terry_loss",)),
     Exercise("hw2.preference_accuracy", "preference_accuracy", "function",
              "a pair counts 1 when the chosen reward is higher and ½ on an exact tie; return the mean as a float.",
-             reward_model.preference_accuracy, lambda g, p: _pair_cases(g, p, ties=True), forbidden=("preference_accuracy",)),
+             _preference_accuracy, lambda g, p: _pair_cases(g, p, ties=True), forbidden=("preference_accuracy",)),
     Exercise("hw2.train_reward_model", "fit_reward_model", "train_reward_model",
              "accuracy near 0.5 means rm did not learn: check that the optimiser holds rm's parameters, that "
              "chosen and rejected are not swapped, and that you loop over all pairs for more than one epoch; "

@@ -78,25 +78,33 @@ def student_answers(nb: nbformat.NotebookNode, template: Template) -> tuple[dict
     Matched by the ``rlcourse`` metadata, else by the released cell's id. A duplicate is
     noted and its last copy kept.
     """
-    by_meta: dict[str, list[str]] = {}
-    by_id: dict[str, list[str]] = {}
+    found = _answer_cells(nb, template)
+    answers = {ex: cells[-1][1] for ex, cells in found.items()}
+    notes = {ex: f"{len(cells)} answer cells for this exercise; the last one was graded"
+             for ex, cells in found.items() if len(cells) > 1}
+    return answers, notes
+
+
+def answer_cell_numbers(nb: nbformat.NotebookNode, template: Template) -> dict[str, int]:
+    """Exercise -> the number of its graded answer cell in the student's notebook (1 = the first cell,
+    Markdown cells counted), so feedback can say which cell to look at."""
+    return {ex: cells[-1][0] for ex, cells in _answer_cells(nb, template).items()}
+
+
+def _answer_cells(nb: nbformat.NotebookNode, template: Template) -> dict[str, list[tuple[int, str]]]:
+    """Exercise -> its answer cells ``(cell number, source)`` in order, by metadata or else by the released cell's id."""
+    by_meta: dict[str, list[tuple[int, str]]] = {}
+    by_id: dict[str, list[tuple[int, str]]] = {}
     template_ids = {template.nb.cells[i].get("id"): ex for ex, cells in answer_cells(template.nb).items() for i in cells}
-    for cell in nb.cells:
+    for number, cell in enumerate(nb.cells, start=1):
         if cell.cell_type != "code":
             continue
         meta = cell.get("metadata", {}).get("rlcourse")
         if isinstance(meta, dict) and meta.get("role") == "answer" and meta.get("exercise") in template.points:
-            by_meta.setdefault(meta["exercise"], []).append(cell.source)
+            by_meta.setdefault(meta["exercise"], []).append((number, cell.source))
         elif cell.get("id") in template_ids:
-            by_id.setdefault(template_ids[cell["id"]], []).append(cell.source)
-    answers, notes = {}, {}
-    for ex in template.points:
-        sources = by_meta.get(ex) or by_id.get(ex) or []
-        if len(sources) > 1:
-            notes[ex] = f"{len(sources)} answer cells for this exercise; the last one was graded"
-        if sources:
-            answers[ex] = sources[-1]
-    return answers, notes
+            by_id.setdefault(template_ids[cell["id"]], []).append((number, cell.source))
+    return {ex: by_meta.get(ex) or by_id[ex] for ex in template.points if by_meta.get(ex) or by_id.get(ex)}
 
 
 def collect_submissions(paths: list[str | Path]) -> list[Path]:
@@ -118,4 +126,4 @@ def collect_submissions(paths: list[str | Path]) -> list[Path]:
     return found
 
 
-__all__ = ["Template", "read_submission", "student_answers", "collect_submissions", "MAX_NOTEBOOK_BYTES"]
+__all__ = ["Template", "read_submission", "student_answers", "answer_cell_numbers", "collect_submissions", "MAX_NOTEBOOK_BYTES"]
