@@ -201,28 +201,57 @@ def test_the_prewarmed_launcher_serves_only_the_grader(tmp_path):
         policy.write_text("{}")  # never read: every request below is refused before
         good = zygote.command(policy)
         token = good[good.index("--attach") + 2]
+        address = "\0" + zygote.socket  # an abstract socket: no file anyone could find or open
         deadline = time.monotonic() + 120
-        while not zygote.socket.exists() and time.monotonic() < deadline:
-            time.sleep(0.1)  # the zygote imports torch & co. before it listens
+        while time.monotonic() < deadline:  # the zygote imports torch & co. before it listens
+            with socket.socket(socket.AF_UNIX) as probe:
+                if probe.connect_ex(address) == 0:
+                    break
+            time.sleep(0.1)
         for request in ({"token": "0" * 32, "policy": str(policy), "argv": []},
                         {"token": token, "policy": str(tmp_path / "mine.json"), "argv": []}):
             with socket.socket(socket.AF_UNIX) as conn:
                 conn.settimeout(30)
-                conn.connect(str(zygote.socket))
+                conn.connect(address)
                 conn.sendall(json.dumps(request).encode() + b"\n")
                 assert conn.recv(64) == b""  # closed at once: no kernel, no answer
         assert zygote.alive()
-        assert oct(zygote.socket.stat().st_mode & 0o777) == "0o600"
+        assert confined_can_connect(tmp_path, zygote.socket) == "refused"  # a kernel cannot even knock
     finally:
         zygote.close()
     assert not zygote.folder.exists()
+
+
+def confined_can_connect(tmp_path, name: str) -> str:
+    """Run a process under the kernels' own confinement (the launcher, a policy as the grader writes it)
+    that knows the zygote's socket name, as a kernel forked from the zygote can learn it from its inherited
+    command line, and report whether it could connect."""
+    import subprocess
+    import sys
+
+    from rlcourse.grading import execute
+
+    work, ipc = tmp_path / "confined", tmp_path / "confined-ipc"
+    work.mkdir()
+    ipc.mkdir()
+    script = work / "knock.py"
+    script.write_text("import socket, sys\n"
+                      "s = socket.socket(socket.AF_UNIX)\n"
+                      "print('connected' if s.connect_ex('\\0' + sys.argv[1]) == 0 else 'refused')\n")
+    policy = tmp_path / "confined-policy.json"
+    policy.write_text(json.dumps(sandbox.policy(work, ipc, {"PATH": "/usr/bin:/bin"}, execute.Limits())))
+    result = subprocess.run([sys.executable, str(sandbox.LAUNCHER), str(policy), "--", sys.executable, str(script), name],
+                            capture_output=True, text=True, timeout=120)
+    return result.stdout.strip()
 
 
 def test_the_prewarmed_launcher_refuses_to_hold_rlcourse(tmp_path):
     import subprocess
     import sys
 
-    result = subprocess.run([sys.executable, str(sandbox.LAUNCHER), "--zygote", str(tmp_path / "z.sock"), "rlcourse"],
+    name = f"rlcourse-test-{tmp_path.name}"
+    result = subprocess.run([sys.executable, str(sandbox.LAUNCHER), "--zygote", name, "rlcourse"],
                             capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
     assert result.returncode == 1 and "imported rlcourse" in result.stderr
-    assert not (tmp_path / "z.sock").exists()
+    with socket.socket(socket.AF_UNIX) as probe:
+        assert probe.connect_ex("\0" + name) != 0  # it never listened

@@ -305,8 +305,7 @@ def serve(socket_path: str, preload: list[str]) -> int:
         print("rlcourse sandbox: the zygote imported rlcourse; it serves no kernel", file=sys.stderr)
         return 1
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(socket_path)
-    os.chmod(socket_path, 0o600)
+    listener.bind(_abstract(socket_path))  # no file: kernels, in their own network namespace, cannot reach it
     listener.listen(16)
     tokens: dict[str, str] = {}  # single-use token -> the one policy file it may start a kernel with
     pending = b""
@@ -334,6 +333,14 @@ def serve(socket_path: str, preload: list[str]) -> int:
                 tokens.clear()
                 os._exit(_launch(request, conn))
             conn.close()
+
+
+def _abstract(name: str) -> str:
+    """The zygote's socket lives in the abstract namespace (a leading NUL byte), which is per network
+    namespace: the grader's processes reach it, a confined kernel (CLONE_NEWNET) cannot, even knowing the
+    name (its inherited command line shows it). A socket *file* would be reachable: Landlock does not
+    restrict connect() to a named Unix socket."""
+    return "\0" + name
 
 
 def _reap() -> None:
@@ -435,7 +442,7 @@ def attach(socket_path: str, token: str, policy_path: str, command: list[str]) -
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     while True:
         try:
-            conn.connect(socket_path)
+            conn.connect(_abstract(socket_path))
             break
         except (FileNotFoundError, ConnectionRefusedError):
             if time.monotonic() > deadline:

@@ -148,7 +148,7 @@ class Zygote:
 
     def __init__(self, env: dict[str, str]):
         self.folder = Path(tempfile.mkdtemp(prefix="rlcourse-zygote-"))  # 0700: the grader's only
-        self.socket = self.folder / "z.sock"
+        self.socket = f"rlcourse-zygote-{secrets.token_hex(16)}"  # an abstract socket's name (landlock._abstract)
         home = self.folder / "home"
         (home / "tmp").mkdir(parents=True)
         paths = {"HOME": home, "IPYTHONDIR": home / ".ipython", "MPLCONFIGDIR": home / ".mpl", "HF_HOME": home / ".hf",
