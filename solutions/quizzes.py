@@ -103,16 +103,31 @@ QUIZZES = {
          "explanation": "λ = 0 keeps only δ_t; λ = 1 sums all of them to G_t − V(s_t).",
          "hint": "Set λ = 0 in A_t = Σ (γλ)^(k−t) δ_k."},
         {"id": "q3", "kind": "choice",
-         "question": "Dense per-token rewards helped in this notebook's experiment because…",
+         "question": "In this notebook's story experiment the dense rewards beat the sparse score at γ = 0.9 but "
+                     "only tied it at γ = 1. Why?",
          "options": [
-             "each token is credited with what it and its near future earned, so the signal stays local",
-             "they give a larger total reward than the sparse score, so every gradient is larger",
-             "they remove the need for sampling: each token's reward is known in advance",
-             "they make the KL penalty unnecessary, because the reward itself keeps the text fluent and close to the reference",
+             "At γ = 1 the dense reward-to-go is the end score minus a function of the earlier tokens, so both "
+             "estimate the same gradient; at γ = 0.9 the end score barely reaches the early tokens, a dense "
+             "reward counts in full at its own token",
+             "The dense rewards add up to more than the sparse score, and at γ = 1 the undiscounted sparse "
+             "return grows just as large, so the two totals and their gradients become equal",
+             "At γ = 1 the per-token KL penalty outweighs both rewards, so neither design can move the policy "
+             "faster than the other, while at γ = 0.9 it is discounted away",
+             "At γ = 1 the shaping term stops telescoping, which biases the dense gradient and cancels the "
+             "lower variance that made the dense rewards win at γ = 0.9",
          ],
-         "answer": "each token is credited with what it and its near future earned, so the signal stays local",
-         "explanation": "The dense rewards sum to the same gold score; only where the credit lands changes.",
-         "hint": "Compare the totals: Σ_t r_t equals the sparse score."},
+         "answer": "At γ = 1 the dense reward-to-go is the end score minus a function of the earlier tokens, so both "
+                   "estimate the same gradient; at γ = 0.9 the end score barely reaches the early tokens, a dense "
+                   "reward counts in full at its own token",
+         "explanation": "Σ_{k≥t} r_k = R − Σ_{k<t} r_k: at γ = 1 the dense return is the sparse one minus what the "
+                        "prompt and the earlier tokens were already paid (Φ(x, y_<t)), a baseline, so the expected "
+                        "gradient is the same and only its noise differs. Potential-based shaping (Ng et al. 1999) keeps the optimal policy for "
+                        "F = γΦ(s′) − Φ(s); the dense rewards add F = Φ(s′) − Φ(s), that form only at γ = 1. At "
+                        "γ = 0.9 the arms optimise different discounted surrogates, and the sparse one passes "
+                        "0.9^47 ≈ 0.7% of the score to the first token, while each dense reward reaches its own "
+                        "token undiscounted.",
+         "hint": "Write the dense reward-to-go at γ = 1 as a telescoping sum, and look at the G_0 column of the "
+                 "discounting table."},
         {"id": "q4", "kind": "ordering",
          "question": "Order these REINFORCE weightings of token t from the highest gradient variance to the lowest, "
                      "for long sequences.",

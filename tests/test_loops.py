@@ -51,6 +51,29 @@ def test_dense_rewards_sum_to_the_gold_score(fresh):
     torch.testing.assert_close(batch.rewards.sum(1), batch.scores, atol=1e-5, rtol=0)
 
 
+def test_dense_rewards_pay_what_a_finished_text_owes_on_its_eos(fresh):
+    """Dense rewards line up with the response mask, whose last position is the <eos> of a finished response:
+    the words get their shaping rewards, the <eos> gets gold − Φ (where the sparse score sits too), and a
+    response cut off without <eos> has it on its last word. With a missing-EOS penalty the dense rewards
+    still add up to the (penalised) score."""
+    model, tokenizer = fresh
+    config = loops.RLOOConfig(**SMALL, dense=True)
+    batch = loops.score(small_batch(model, tokenizer, config), rewards.gold_reward, config, kl_coef=0.0)
+    gen, finished = batch.gen, batch.gen.finished.tolist()
+    assert any(finished) and not all(finished)  # both kinds in this batch
+    for i, done in enumerate(finished):
+        L = int(batch.mask[i].sum())  # response tokens, <eos> included when it ended
+        P, n = len(gen.prompts[i].split()), len(gen.texts[i].split())
+        assert L == n + done and (gen.response_ids[i, L - 1] == tokenizer.eos_token_id) == done
+        per_token = rewards.gold_token_rewards([gen.full_texts()[i]], finished=done)[0]  # (P + n + done,) and padding
+        torch.testing.assert_close(batch.rewards[i, 1:L], per_token[P + 1 : P + L], atol=1e-6, rtol=0)
+        assert torch.all(batch.rewards[i, L:] == 0)
+    penalised = dataclasses.replace(config, missing_eos_penalty=0.7)
+    batch = loops.score(batch, rewards.gold_reward, penalised, kl_coef=0.0)
+    torch.testing.assert_close(batch.rewards.sum(1), batch.scores, atol=1e-5, rtol=0)
+    assert batch.scores.tolist() != rewards.gold_reward(gen.full_texts()).tolist()
+
+
 @pytest.mark.parametrize("config_cls", [loops.RLOOConfig, loops.GRPOConfig, loops.ReinforceConfig])
 def test_sequence_level_advantages_match_their_definitions(fresh, config_cls):
     """One advantage per response, from a naive loop over the papers' definitions: RLOO (Ahmadian et al.

@@ -175,8 +175,11 @@ def test_best_reachable_gold_reward_is_near_one():
 def test_token_rewards_sum_to_the_sequence_reward():
     texts = varied_texts(seed=1)
     token_rewards = gold_token_rewards(texts)  # (B, T)
-    assert token_rewards.shape == (len(texts), max(len(t.split()) for t in texts))
+    assert token_rewards.shape == (len(texts), max(len(t.split()) for t in texts) + 1)  # the words, then <eos>
     assert_close(token_rewards.double().sum(1), gold_reward(texts).double(), atol=1e-6, rtol=0)
+    cut = gold_token_rewards(texts, finished=False)  # cut off: no <eos>, the last word pays
+    assert cut.shape == (len(texts), max(len(t.split()) for t in texts))
+    assert_close(cut.double().sum(1), gold_reward(texts).double(), atol=1e-6, rtol=0)
 
 
 def test_token_rewards_hand_case():
@@ -204,12 +207,69 @@ def test_token_rewards_are_causal():
             continue
         k = rng.randrange(1, len(tokens))
         changed = tokens[:k] + [rng.choice([w for w in words if w != tokens[k]])] + tokens[k + 1:]
-        before = gold_token_rewards([text], num_tokens=len(tokens))[0]
-        after = gold_token_rewards([" ".join(changed)], num_tokens=len(tokens))[0]
+        before = gold_token_rewards([text], num_tokens=len(tokens) + 1)[0]
+        after = gold_token_rewards([" ".join(changed)], num_tokens=len(tokens) + 1)[0]
         assert torch.equal(before[:k], after[:k]), (text, " ".join(changed), k)
         assert_close(after.double().sum(), gold_reward([" ".join(changed)]).double()[0], atol=1e-6, rtol=0)
         checked += 1
     assert checked >= 10
+
+
+def test_no_reward_changes_when_a_later_token_does_eos_included():
+    """r_t reads tokens ≤ t only, and <eos> is a token: ending the text after k words (<eos> at position k)
+    instead of going on, or putting another word at k, leaves r_0 … r_{k−1} exactly as they were. The −1 of a
+    text that stops unfinished is paid by the <eos> that stops it, never by the word before (issue 24)."""
+    rng = random.Random(3)
+    words = ["the", "film", "was", "not", "very", "good", "great", "awful", ".", "and", "it", "i", "loved", "dull"]
+    checked = unfinished = 0
+    for text in varied_texts(seed=4):
+        tokens = text.split()
+        n = len(tokens)
+        full = gold_token_rewards([text], num_tokens=n + 1)[0]  # (n + 1,) the words, then <eos>
+        for k in range(1, n):
+            ended = " ".join(tokens[:k])  # the same first k words, then <eos> instead of tokens[k]
+            other = tokens[:k] + [rng.choice([w for w in words if w != tokens[k]])] + tokens[k + 1:]
+            for variant in (ended, " ".join(other)):
+                r = gold_token_rewards([variant], num_tokens=n + 1)[0]
+                assert torch.equal(r[:k], full[:k]), (text, variant, k)
+                assert_close(r.double().sum(), gold_reward([variant]).double()[0], atol=1e-6, rtol=0)
+            unfinished += gold_reward_terms(ended)["fluency"] < 0 and grammar.grammatical_prefix_length(tokens[:k]) == k
+            checked += 1
+    assert checked >= 500 and unfinished >= 100  # many prefixes stop unfinished: their −1 must sit on <eos>
+
+
+def test_response_rewards_never_change_when_a_later_token_does_eos_included():
+    """The same for the dense rewards of sampled responses: a response that stops with <eos> after k words
+    gets the same r_0 … r_{k−1} as one that goes on (``finished`` inferred from the length, as for a batch)."""
+    rng = random.Random(5)
+    checked = 0
+    for text in grammar.sample_stories(6, seed=1) + grammar.sample_reviews(6, seed=1):
+        words = text.split()
+        P = rng.randint(1, 4)
+        prompt, tokens = " ".join(words[:P]), words[P:]  # the prompt, and the response that continues it
+        T = len(tokens) + 1
+        full = gold_response_token_rewards([prompt], [" ".join(tokens)], num_tokens=T)[0]  # <eos> at len(tokens)
+        for k in range(1, len(tokens)):
+            ended = gold_response_token_rewards([prompt], [" ".join(tokens[:k])], num_tokens=T)[0]  # <eos> at k
+            assert torch.equal(ended[:k], full[:k]), (prompt, tokens, k)
+            assert_close(ended.double().sum(), gold_reward([f"{prompt} {' '.join(tokens[:k])}"]).double()[0],
+                         atol=1e-6, rtol=0)
+            checked += 1
+    assert checked >= 50
+
+
+def test_the_unfinished_penalty_sits_on_eos_or_on_the_last_word_of_a_cut_text():
+    assert gold_token_rewards(["the plot was"]).tolist() == [[0.0, 0.0, 0.0, -1.0]]  # <eos> pays
+    assert gold_token_rewards(["the plot was"], finished=False).tolist() == [[0.0, 0.0, -1.0]]  # cut: "was" pays
+    assert gold_token_rewards([""]).tolist() == [[-1.0]]
+    r = gold_response_token_rewards(["the plot was", "the plot was"], ["dull", "dull"], num_tokens=2,
+                                    finished=[True, False])
+    dull = math.tanh(grammar.token_sentiment(["dull"])[0] / 2)  # "dull" lowers tanh(S/2) when it is said
+    assert_close(r, torch.tensor([[dull, -1.0], [dull - 1.0, 0.0]]))
+    with pytest.raises(ValueError, match="finished must be a bool or 2 bools"):
+        gold_token_rewards(["a", "b"], finished=[True])
+    with pytest.raises(ValueError, match=r"1 tokens and <eos>, more than num_tokens=1"):
+        gold_response_token_rewards(["the plot was"], ["dull"], num_tokens=1, finished=[True])
 
 
 def test_the_old_non_causal_split_would_fail_the_causality_check():

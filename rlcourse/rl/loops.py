@@ -241,7 +241,7 @@ def score(batch: Batch, reward_fn: Callable[[list[str]], torch.Tensor], config: 
     at the last response token.
 
     With ``config.dense`` the gold reward is spread over the tokens that earned it
-    (``rewards.gold_response_token_rewards``) instead of arriving only at the end. With
+    (:func:`_dense_rewards`) instead of arriving only at the end. With
     ``config.missing_eos_penalty`` a response cut off at ``max_new_tokens`` (no EOS: truncated, not
     terminated) has that much subtracted from its score (TRL's ``missing_eos_penalty``). With
     ``config.process`` (GRPO, task "arith") each step's reward is also recorded at the step's last
@@ -255,13 +255,29 @@ def score(batch: Batch, reward_fn: Callable[[list[str]], torch.Tensor], config: 
         if tokenizer is None:
             raise ValueError("process rewards are placed on tokens: pass the tokenizer to loops.score.")
         batch.step_rewards, batch.step_mask = verifiers.arith_step_rewards(gen, tokenizer)
-    dense = rewards.gold_response_token_rewards(gen.prompts, gen.texts, mask.shape[1]) * mask if config.dense else None
+    dense = _dense_rewards(gen, mask, config) if config.dense else None
     ref_logprobs = batch.old_logprobs if batch.ref_logprobs is None else batch.ref_logprobs  # no reference: no KL
     if batch.ref_logprobs is None and kl_coef > 0:
         raise ValueError("a KL penalty needs the reference log-probs: roll out with a ref_model.")
     batch.rewards = kl_penalized_rewards(batch.scores, batch.old_logprobs, ref_logprobs, mask, kl_coef,
                                          task_rewards=dense)  # (N, T)
     return batch
+
+
+def _dense_rewards(gen: policy.Generation, mask: torch.Tensor, config: LoopConfig) -> torch.Tensor:
+    """The gold reward per response token (:func:`rlcourse.world.rewards.gold_response_token_rewards`), (N, T).
+
+    Aligned with ``mask``: a finished response's ``<eos>`` is its last masked position and carries
+    what the finished text still owes (``gold − Φ``), as the sparse score sits on that same token;
+    a response cut off without ``<eos>`` has it on its last word, and there also the
+    ``missing_eos_penalty`` when one is set, so ``Σ_t r_t`` equals the sparse score in every case.
+    """
+    dense = rewards.gold_response_token_rewards(gen.prompts, gen.texts, mask.shape[1], finished=gen.finished)
+    if config.missing_eos_penalty is not None:  # the same penalty the sparse score gets, where the cut happens
+        last = (mask.sum(1).long() - 1).clamp(min=0)  # (N,) last response token
+        cut = (~gen.finished).to(dense.dtype) * config.missing_eos_penalty  # (N,)
+        dense = dense.scatter_add(1, last[:, None], -cut[:, None])
+    return dense * mask  # (N, T)
 
 
 def sequence_rewards(batch: Batch) -> torch.Tensor:

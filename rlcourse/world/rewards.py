@@ -20,8 +20,8 @@ A fluent, very positive review scores close to 1 (:func:`best_reachable_gold_rew
 of 10,000 sampled reviews, is a yardstick, not a ceiling); positive word salad scores at most
 about 0 (its tanh(S/2) < 1 minus the fluency penalty 1), below every fluent positive review.
 :func:`gold_token_rewards` spreads the same score over the tokens causally (potential-based
-shaping: each token earns the change it makes to the prefix's score; their sum is exactly the
-score), for dense per-token rewards.
+shaping: each token earns the change it makes to the prefix's score, and the ``<eos>`` that ends
+the text the rest; their sum is exactly the score), for dense per-token rewards.
 
 The simulated annotators who compare responses by this reward, the preference data and the
 learned reward model r_φ are in :mod:`rlcourse.reward.reward_model`.
@@ -138,48 +138,82 @@ def _potentials(tokens: list[str]) -> list[float]:
     return potentials
 
 
-def _token_rewards(tokens: list[str]) -> list[float]:
-    """Causal per-token gold rewards of one text (length ``max(n, 1)``), summing to its gold reward.
+def _token_rewards(tokens: list[str], finished: bool) -> list[float]:
+    """Causal per-token gold rewards of one text, summing to its gold reward.
 
-    Potential-based shaping (Ng, Harada & Russell 1999): ``r_t = Φ_t − Φ_{t−1}`` with
-    :func:`_potentials`, and the last token also gets ``gold − Φ_n`` (−1 when the text is
-    viable but unfinished, else 0), so ``Σ_t r_t = Φ_n + (gold − Φ_n) = gold``. ``r_t`` depends
-    only on ``w_1 … w_t`` (and, for the last token, on the text ending there): changing a later
-    token never changes an earlier reward. A sentiment word earns the rise in ``tanh(S/2)`` it
-    causes, the token that breaks the grammar gets −1, a token that completes a repeated bigram
-    gets the rise in the repetition penalty.
+    Potential-based shaping (Ng, Harada & Russell 1999) with ``γ = 1``: word ``t`` earns
+    ``r_t = Φ_t − Φ_{t−1}`` (:func:`_potentials`), and whatever the finished text's score still
+    owes, ``gold − Φ_n`` (−1 when the text is viable but unfinished, else 0), goes to the token
+    that decides it:
+
+    * ``finished``: the ``<eos>`` after the last word, at position ``n`` (the result has ``n + 1``
+      entries). Ending the text is an action; its reward is paid when it is taken, so no
+      word's reward depends on whether the next token is ``<eos>``.
+    * not ``finished`` (cut off at the length limit, no ``<eos>``): the last word, position
+      ``n − 1`` (``n`` entries). The cut is the environment's, not a later token's.
+
+    So ``Σ_t r_t = Φ_n + (gold − Φ_n) = gold``, and ``r_t`` reads only tokens ``≤ t``: changing
+    any later token, ``<eos>`` included, never changes it. A sentiment word earns the rise in
+    ``tanh(S/2)`` it causes, the token that breaks the grammar gets −1, a token that completes a
+    repeated bigram gets the rise in the repetition penalty. The empty text gets ``[−1]``.
     """
     if not tokens:
         return [-FLUENCY_PENALTY]
     potentials = _potentials(tokens)  # (n + 1,)
-    rewards = [potentials[t] - potentials[t - 1] for t in range(1, len(tokens) + 1)]
-    rewards[-1] += gold_reward_terms(" ".join(tokens))["total"] - potentials[-1]
+    rewards = [potentials[t] - potentials[t - 1] for t in range(1, len(tokens) + 1)]  # (n,)
+    rest = gold_reward_terms(" ".join(tokens))["total"] - potentials[-1]  # gold − Φ_n
+    if finished:
+        rewards.append(rest)  # on <eos>: (n + 1,)
+    else:
+        rewards[-1] += rest  # cut off: on the last word
     return rewards
 
 
-def gold_token_rewards(texts: list[str], num_tokens: int | None = None) -> torch.Tensor:
-    """The gold reward spread over each text's whitespace tokens: ``Σ_t r_t = gold_reward``.
+def _finished_flags(finished, count: int, name: str) -> list[bool]:
+    """``finished`` as ``count`` Python bools: one bool for all, or a sequence / ``(B,)`` bool tensor."""
+    if isinstance(finished, bool):
+        return [finished] * count
+    flags = finished.tolist() if isinstance(finished, torch.Tensor) else list(finished)
+    _check(
+        len(flags) == count and all(isinstance(f, bool) for f in flags),
+        f"finished must be a bool or {count} bools, one per {name} (e.g. generation.finished), got {finished!r}.",
+    )
+    return flags
+
+
+def gold_token_rewards(texts: list[str], num_tokens: int | None = None, finished=True) -> torch.Tensor:
+    """The gold reward spread over each text's tokens, causally: ``Σ_t r_t = gold_reward``.
+
+    Position ``t < n`` is the t-th whitespace word; a finished text's ``<eos>`` is position ``n``
+    and carries ``gold − Φ_n`` (the −1 of a text that stops unfinished lands there, not on the
+    last word). See :func:`_token_rewards`.
 
     Args:
         texts: B strings.
         num_tokens: T, the width of the result (right-padded with 0); default: the longest
-            text (at least 1, where the empty text's −1 goes).
+            row (``n + 1`` for a finished text, ``n`` for a cut one, 1 for the empty text).
+        finished: True (default) when each text ended with ``<eos>``; False when it was cut off
+            without one (the last word then carries ``gold − Φ_n``); or one bool per text.
 
     Returns:
         ``(B, T)`` float32 per-token rewards.
 
     Example:
         >>> gold_token_rewards(["the film was great .", "the plot was"])
-        tensor([[ 0.0000,  0.0000,  0.0000,  0.4621,  0.0000],
-                [ 0.0000,  0.0000, -1.0000,  0.0000,  0.0000]])
+        tensor([[ 0.0000,  0.0000,  0.0000,  0.4621,  0.0000,  0.0000],
+                [ 0.0000,  0.0000,  0.0000, -1.0000,  0.0000,  0.0000]])
+        >>> gold_token_rewards(["the plot was"], finished=False)  # cut off: no <eos> to pay
+        tensor([[ 0.,  0., -1.]])
     """
     check_texts(texts)
-    rows = [_token_rewards(text.split()) for text in texts]
+    flags = _finished_flags(finished, len(texts), "text")
+    rows = [_token_rewards(text.split(), done) for text, done in zip(texts, flags)]
     longest = max((len(r) for r in rows), default=1)
     T = longest if num_tokens is None else num_tokens
     _check(
         T >= longest,
-        f"num_tokens={T} is shorter than the longest text ({longest} tokens); pass num_tokens >= {longest} or None.",
+        f"num_tokens={T} is shorter than the longest text ({longest} tokens, <eos> included); "
+        f"pass num_tokens >= {longest} or None.",
     )
     out = torch.zeros(len(texts), T, dtype=torch.float64)  # (B, T)
     for b, row in enumerate(rows):
@@ -187,25 +221,33 @@ def gold_token_rewards(texts: list[str], num_tokens: int | None = None) -> torch
     return out.float()
 
 
-def gold_response_token_rewards(prompts: list[str], responses: list[str], num_tokens: int) -> torch.Tensor:
+def gold_response_token_rewards(prompts: list[str], responses: list[str], num_tokens: int,
+                                finished=None) -> torch.Tensor:
     """Per-token gold rewards aligned with the *response* tokens (dense rewards for RL).
 
-    The text scored is ``f"{prompt} {response}"``; the prompt tokens' share of the reward
-    (sentiment already in the prompt, or a penalty that lands there) is added to the first
-    response token, so ``Σ_t r_t`` still equals the gold reward of the whole text. Position
-    t matches the t-th sampled token (the course tokenizer has one token per word; the EOS
-    right after the last word gets 0). An empty response puts everything at position 0.
+    The text scored is ``f"{prompt} {response}"``. Position ``t < n`` is the t-th sampled word
+    (the course tokenizer has one token per word); a finished response's ``<eos>`` is position
+    ``n`` and carries ``gold − Φ`` (the −1 of a story that stops unfinished); a response cut off
+    without ``<eos>`` has it on its last word (:func:`_token_rewards`). The prompt tokens' share
+    (sentiment already in the prompt, or a penalty that lands there) is added to position 0,
+    which no response token precedes. ``Σ_t r_t`` is the gold reward of the whole text, and no
+    ``r_t`` depends on a later token, ``<eos>`` included.
 
     Args:
         prompts: B prompt strings; responses: B response strings (``Generation.texts``).
         num_tokens: T, the response width (e.g. ``generation.response_ids.shape[1]``).
+        finished: ``(B,)`` bools, True where the response ended with ``<eos>``
+            (``generation.finished``). Default: a response shorter than ``num_tokens`` words
+            ended with ``<eos>``, one of exactly ``num_tokens`` was cut off (true of a
+            :class:`~rlcourse.model.policy.Generation` whose width is ``num_tokens``).
 
     Returns:
         ``(B, T)`` float32.
 
     Example:
-        >>> gold_response_token_rewards(["the film was"], ["great ."], num_tokens=3)
-        tensor([[0.4621, 0.0000, 0.0000]])
+        >>> gold_response_token_rewards(["the film was", "the film was"], ["great .", "great"], num_tokens=3)
+        tensor([[ 0.4621,  0.0000,  0.0000],
+                [ 0.4621, -1.0000,  0.0000]])
     """
     check_texts(prompts, "prompts")
     check_texts(responses, "responses")
@@ -214,14 +256,19 @@ def gold_response_token_rewards(prompts: list[str], responses: list[str], num_to
         f"prompts and responses must pair up, got {len(prompts)} prompts and {len(responses)} responses.",
     )
     _check(isinstance(num_tokens, int) and num_tokens >= 1, f"num_tokens must be an int >= 1, got {num_tokens!r}.")
+    lengths = [len(response.split()) for response in responses]
+    flags = ([n < num_tokens for n in lengths] if finished is None
+             else _finished_flags(finished, len(responses), "response"))
     out = torch.zeros(len(prompts), num_tokens, dtype=torch.float64)  # (B, T)
-    for b, (prompt, response) in enumerate(zip(prompts, responses)):
-        P, n = len(prompt.split()), len(response.split())
-        _check(n <= num_tokens, f"response {b} has {n} tokens, more than num_tokens={num_tokens}; pass a wider T.")
-        rewards = _token_rewards(f"{prompt} {response}".split())  # (P + n,) or (1,) when both are empty
-        if n:
-            out[b, :n] = torch.tensor(rewards[P:], dtype=torch.float64)
-        out[b, 0] += sum(rewards[:P]) if n else sum(rewards)
+    for b, (prompt, response, n, done) in enumerate(zip(prompts, responses, lengths, flags)):
+        _check(n + done <= num_tokens,
+               f"response {b} has {n} tokens{' and <eos>' if done else ''}, more than num_tokens={num_tokens}; "
+               "pass a wider T.")
+        P = len(prompt.split())
+        rewards = _token_rewards(f"{prompt} {response}".split(), done)  # (P + n + done,), or (1,) when both are empty
+        if n or done:
+            out[b, : n + done] = torch.tensor(rewards[P:], dtype=torch.float64)
+        out[b, 0] += sum(rewards[:P]) if (n or done) else sum(rewards)
     return out.float()
 
 
