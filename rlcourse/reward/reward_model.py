@@ -242,7 +242,7 @@ def make_preference_dataset(
         seed: seeds the one ``torch.Generator`` used for sampling and labels.
         beta: the annotators' ``β``.
         responses_per_prompt: K ≥ 2.
-        max_new_tokens: the longest response (24, as in the RL loops of ``rlcourse.rl.loops``).
+        max_new_tokens: the longest response (default 24; the RL loops default to 32, ``LoopConfig.max_new_tokens``).
         batch_size: responses generated per ``generate`` call.
 
     Returns:
