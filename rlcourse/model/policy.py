@@ -238,3 +238,44 @@ def decode_responses(tokenizer, response_ids: torch.Tensor, response_mask: torch
         kept = [i for i, keep in zip(ids, m) if keep and i != tokenizer.eos_token_id]
         texts.append(tokenizer.decode(kept, skip_special_tokens=True).strip())
     return texts
+
+
+def encode_prompt_responses(tokenizer, prompts: list[str], responses: list[str], ended: list[bool] | None = None,
+                            max_length: int | None = None) -> dict[str, torch.Tensor]:
+    """Left-padded ``<bos> prompt response <eos>`` ids, with a mask on the response tokens (EOS included).
+
+    The scoring layout of a sampled response, for texts someone else wrote (DPO's pairs, SFT's
+    demonstrations). A response with ``ended[i] = False`` (cut off at the length budget) gets no
+    EOS: learning from it must not teach the policy to stop mid-sentence.
+
+    Args:
+        prompts, responses: B strings each; a response without its prompt.
+        ended: B flags (default: every response ended).
+        max_length: the model's context (``config.max_position_embeddings``); a longer row is an error.
+
+    Returns:
+        ``{"input_ids", "attention_mask", "response_mask"}``, each ``(B, L)``.
+
+    Example:
+        >>> from rlcourse.model.loading import load_tokenizer
+        >>> enc = encode_prompt_responses(load_tokenizer(), ["the film was"], ["good ."])
+        >>> enc["response_mask"].tolist()  # <bos> the film was | good . <eos>
+        [[0, 0, 0, 0, 1, 1, 1]]
+    """
+    _check(len(prompts) == len(responses) > 0, f"prompts and responses must pair up and not be empty, got "
+                                                f"{len(prompts)} prompts and {len(responses)} responses.")
+    ended = [True] * len(prompts) if ended is None else list(ended)
+    rows, masks = [], []
+    for i, (prompt, response, end) in enumerate(zip(prompts, responses, ended)):
+        prompt_ids = tokenizer(prompt).input_ids  # <bos> + prompt
+        response_ids = tokenizer(response, add_special_tokens=False).input_ids + ([tokenizer.eos_token_id] if end else [])
+        _check(max_length is None or len(prompt_ids) + len(response_ids) <= max_length,
+               f"row {i} is {len(prompt_ids) + len(response_ids)} tokens, longer than the model's context of {max_length}; "
+               "shorten that prompt or response, or drop it.")
+        rows.append(prompt_ids + response_ids)
+        masks.append([0] * len(prompt_ids) + [1] * len(response_ids))
+    L = max(len(r) for r in rows)
+    pad = lambda xs, value: [value] * (L - len(xs)) + xs  # noqa: E731  left padding
+    return {"input_ids": torch.tensor([pad(r, tokenizer.pad_token_id) for r in rows]),  # (B, L)
+            "attention_mask": torch.tensor([pad([1] * len(r), 0) for r in rows]),  # (B, L)
+            "response_mask": torch.tensor([pad(m, 0) for m in masks])}  # (B, L)

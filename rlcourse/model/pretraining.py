@@ -93,17 +93,27 @@ def check_run_length(num_steps: int, stop_after: int | None) -> int:
     return steps_trained
 
 
-def fit_causal_lm(model, tokenizer, next_texts, num_steps: int, steps_trained: int, lr: float,
-                  progress: bool = True, desc: str = "pretraining") -> tuple[list[float], float]:
-    """The pretraining loop shared by the shipped models: next-token cross-entropy on fresh texts.
+def lm_loss(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Hugging Face's own next-token loss of ``model`` on a batch from :func:`encode_for_lm`."""
+    return model(**batch).loss
 
-    Each step encodes ``next_texts()`` (a new batch of strings) as ``<bos> text <eos>``, takes one
-    AdamW step (weight decay 0.01, betas (0.9, 0.98), gradients clipped to norm 1) on a schedule
-    of warm-up over the first 5% of ``num_steps`` then cosine decay to 0 at ``num_steps``, and
-    stops after ``steps_trained`` steps (a prefix of the same run).
+
+def fit_causal_lm(model, next_batch, num_steps: int, steps_trained: int, lr: float, progress: bool = True,
+                  desc: str = "pretraining", loss_fn=lm_loss) -> tuple[list[float], float]:
+    """The one causal-LM training loop: pretraining of the shipped models, and supervised fine-tuning.
+
+    Each step draws ``next_batch()`` (a dict of tensors, e.g. :func:`encode_for_lm` of fresh
+    texts), takes ``loss_fn(model, batch)`` (default :func:`lm_loss`, next-token cross-entropy on
+    every labelled token; SFT passes a loss on response tokens only), and one AdamW step (weight
+    decay 0.01, betas (0.9, 0.98), gradients clipped to norm 1) on a schedule of warm-up over the
+    first 5% of ``num_steps`` then cosine decay to 0 at ``num_steps``; it stops after
+    ``steps_trained`` steps (a prefix of the same run).
 
     Returns:
         ``(history, seconds)``: the loss of every step, and the wall time of the loop.
+
+    Raises:
+        ValueError: when the loss stops being finite (the step is named).
     """
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01, betas=(0.9, 0.98))
     schedule = get_cosine_schedule_with_warmup(optimizer, num_warmup_steps=num_steps // 20, num_training_steps=num_steps)
@@ -111,8 +121,10 @@ def fit_causal_lm(model, tokenizer, next_texts, num_steps: int, steps_trained: i
     model.train()
     bar = progress_bar(range(steps_trained), desc=desc, disable=not progress)
     for step in bar:
-        batch = encode_for_lm(tokenizer, next_texts())
-        loss = model(**batch).loss
+        loss = loss_fn(model, next_batch())
+        if not torch.isfinite(loss):
+            model.eval()
+            raise ValueError(f"the {desc} loss became {loss.item()} at step {step}; lower lr (now {lr}).")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -166,7 +178,7 @@ def pretrain(
     tokenizer = build_tokenizer()
     model = LlamaForCausalLM(build_config(len(tokenizer), tokenizer))
     model.generation_config = generation_config(tokenizer)
-    history, seconds = fit_causal_lm(model, tokenizer, lambda: corpus_batch(rng, batch_size, story_fraction),
+    history, seconds = fit_causal_lm(model, lambda: encode_for_lm(tokenizer, corpus_batch(rng, batch_size, story_fraction)),
                                      num_steps=num_steps, steps_trained=steps_trained, lr=lr, progress=progress)
     val_loss = validation_loss(model, tokenizer, validation_texts(story_fraction=story_fraction))
     model.eval()
@@ -376,7 +388,7 @@ def _pretrain_math(num_steps, steps_trained, batch_size, lr, seed, threads, nois
     tokenizer = build_math_tokenizer()
     model = LlamaForCausalLM(build_config(len(tokenizer), tokenizer))
     model.generation_config = generation_config(tokenizer, max_new_tokens=arith.MAX_RESPONSE_TOKENS)
-    history, seconds = fit_causal_lm(model, tokenizer, lambda: math_corpus_batch(rng, batch_size, noise),
+    history, seconds = fit_causal_lm(model, lambda: encode_for_lm(tokenizer, math_corpus_batch(rng, batch_size, noise)),
                                      num_steps=num_steps, steps_trained=steps_trained, lr=lr, progress=progress,
                                      desc="pretraining tiny-math")
     val_loss = validation_loss(model, tokenizer, math_validation_texts(noise=noise))
@@ -454,7 +466,7 @@ It solves problems such as `4 + 3 - 2 =` (2-6 single-digit operands, `+` and `-`
   {noise['off_by_two']:.0%} of slips, the other operation in {noise['wrong_op']:.0%}), a slip carries its value on to
   the answer, and a check step follows a step with probability {noise['check_rate']}. A fresh batch every step.
 - **Training**: {_training_steps(stats)} of AdamW, batch {stats['batch_size']}, peak lr {stats['lr']},
-  warm-up then cosine decay (`models.fit_causal_lm`, tiny-gpt's loop), seed {stats['seed']},
+  warm-up then cosine decay (`pretraining.fit_causal_lm`, tiny-gpt's loop), seed {stats['seed']},
   {stats['threads']} CPU thread{'s' if stats['threads'] > 1 else ''}, {stats['seconds']:.0f} s of training on the machine that made it.
 - **Final validation loss**: {stats['val_loss']:.4f} nats/token on 512 held-out problems with noisy solutions.
 {_loss_curve_line(stats, 'pretrain_math')}{_pass_at_k_lines(stats['evaluation'])}- **Reproduce**: `rlcourse pretrain-math --out rlcourse/assets/tiny-math` (minutes on one core).

@@ -125,19 +125,8 @@ def encode_pairs(tokenizer, prompts: list[str], texts: list[str],
     Returns:
         ``{"input_ids", "attention_mask", "response_mask"}``, each ``(B, L)``.
     """
-    rows, masks = [], []
-    for prompt, text in zip(prompts, texts):
-        prompt_ids = tokenizer(prompt).input_ids  # <bos> + prompt
-        response_ids = tokenizer(_split(prompt, text), add_special_tokens=False).input_ids
-        if text not in truncated:
-            response_ids = response_ids + [tokenizer.eos_token_id]
-        rows.append(prompt_ids + response_ids)
-        masks.append([0] * len(prompt_ids) + [1] * len(response_ids))
-    L = max(len(r) for r in rows)
-    pad = lambda xs, value: [value] * (L - len(xs)) + xs  # noqa: E731  left padding
-    return {"input_ids": torch.tensor([pad(r, tokenizer.pad_token_id) for r in rows]),  # (B, L)
-            "attention_mask": torch.tensor([pad([1] * len(r), 0) for r in rows]),  # (B, L)
-            "response_mask": torch.tensor([pad(m, 0) for m in masks])}  # (B, L)
+    responses = [_split(prompt, text) for prompt, text in zip(prompts, texts)]
+    return policy.encode_prompt_responses(tokenizer, prompts, responses, ended=[t not in truncated for t in texts])
 
 
 def response_logprobs(model, tokenizer, prompts: list[str], texts: list[str],
@@ -175,7 +164,8 @@ def train_dpo(config: DPOConfig, model, tokenizer, dataset: reward_model.Prefere
 
     Args:
         config: a :class:`DPOConfig`.
-        model, tokenizer: the policy (also the reference, copied, when ``ref_model`` is None).
+        model, tokenizer: the policy (also the reference, copied, when ``ref_model`` is None); every
+            parameter is made trainable (a copy of a frozen reference would otherwise never move).
         dataset: the preference pairs (full texts: prompt + response).
 
     Returns:
@@ -190,7 +180,7 @@ def train_dpo(config: DPOConfig, model, tokenizer, dataset: reward_model.Prefere
     with torch.no_grad():
         ref_chosen = response_logprobs(ref_model, tokenizer, dataset.prompts, dataset.chosen, dataset.truncated)  # (P,)
         ref_rejected = response_logprobs(ref_model, tokenizer, dataset.prompts, dataset.rejected, dataset.truncated)  # (P,)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.0)
+    optimizer = torch.optim.AdamW(model.requires_grad_(True).parameters(), lr=config.lr, weight_decay=0.0)
     generator = torch.Generator().manual_seed(config.seed)
     steps_per_epoch = math.ceil(len(dataset) / config.batch_size)
     history = []

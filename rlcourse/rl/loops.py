@@ -519,7 +519,8 @@ def train(config: LoopConfig, model=None, tokenizer=None, reward_fn=None, ref_mo
     Args:
         config: one of ReinforceConfig, RLOOConfig, GRPOConfig, PPOConfig.
         model, tokenizer: the policy to train (default: a fresh copy of the shipped tiny model).
-            The model is trained in place.
+            The model is trained in place, every parameter made trainable (a copy of a frozen
+            reference would otherwise silently never move).
         reward_fn: texts -> (N,) scores; default ``rewards.gold_reward``. Pass a reward model
             scorer to train on a learned proxy (``gold/*`` metrics still report the gold reward).
         ref_model: the frozen reference π_ref (default: a copy of ``model`` before training).
@@ -554,7 +555,7 @@ def train(config: LoopConfig, model=None, tokenizer=None, reward_fn=None, ref_mo
     torch.manual_seed(config.seed)
     if model is None:
         model, tokenizer = loading.load_math_policy() if config.task == "arith" else loading.load_policy()
-    model.to(device)
+    model.to(device).requires_grad_(True)
     ref_model = (ref_model or copy.deepcopy(model)).to(device).eval().requires_grad_(False)
     reward_fn = reward_fn or (arith.answer_reward if config.task == "arith" else rewards.gold_reward)
     value_head = ValueHead(model.config.hidden_size).to(device) if algo.value_head else None

@@ -39,6 +39,7 @@ __all__ = [
     "kl_k2",
     "kl_k3",
     "dpo_loss",
+    "sft_loss",
 ]
 
 
@@ -421,3 +422,48 @@ def dpo_loss(
             "rewards/accuracies": (chosen_rewards > rejected_rewards).to(margins.dtype).mean(),
         }
     return loss, stats
+
+
+def sft_loss(logits: torch.Tensor, input_ids: torch.Tensor, loss_mask: torch.Tensor) -> torch.Tensor:
+    """Supervised fine-tuning loss: next-token cross-entropy on the tokens ``loss_mask`` marks.
+
+    For demonstrations ``x = (prompt, response)`` (Ouyang et al. 2022, §3.5, InstructGPT's SFT;
+    TRL's SFTTrainer with ``completion_only_loss``):
+
+        L_SFT = −Σ_{b,t} m_{b,t} log π_θ(x_{b,t} | x_{b,<t}) / Σ_{b,t} m_{b,t}
+
+    with ``m = 1`` on the response tokens and the EOS that ends them (the prompt is *given*, not
+    imitated: the policy is not taught to write prompts). ``m = 1`` on every real token but the
+    first gives the plain language-model loss on whole texts (pretraining's). One mean over all
+    marked tokens of the batch, as Hugging Face's ``labels=-100`` convention computes it.
+
+    Unlike the rest of this module, tensors here are *whole sequences* ``(B, L)``, not
+    response-aligned: the logits at position t−1 predict the token at t, so ``loss_mask[:, 0]``
+    (no logit predicts it) must be 0.
+
+    Args:
+        logits: ``(B, L, V)`` the model's outputs on ``input_ids``.
+        input_ids: ``(B, L)`` prompt and response ids as one sequence (any padding).
+        loss_mask: ``(B, L)`` 1 on the tokens to imitate; every row needs at least one.
+
+    Example:
+        >>> logits = torch.log(torch.tensor([[[0.5, 0.5], [0.25, 0.75], [0.5, 0.5]]]))
+        >>> ids, mask = torch.tensor([[0, 1, 0]]), torch.tensor([[0, 0, 1]])
+        >>> sft_loss(logits, ids, mask)  # only token 2 (id 0) is imitated: −log 0.25
+        tensor(1.3863)
+    """
+    check_float("logits", logits, ranks=(3,), layout="(B, L, V)")
+    if tuple(input_ids.shape) != tuple(logits.shape[:2]) or input_ids.is_floating_point():
+        raise ValueError(f"input_ids must be integer ids of shape (B, L) = {tuple(logits.shape[:2])} to match the "
+                         f"logits, got {input_ids.dtype} of shape {tuple(input_ids.shape)}.")
+    check_mask(loss_mask, input_ids, "input_ids")
+    if bool(loss_mask[:, 0].bool().any()):
+        raise ValueError("loss_mask marks position 0, which no logit predicts: set loss_mask[:, 0] = 0 "
+                         "(the first token is given, as <bos> is).")
+    empty = (loss_mask.sum(1) == 0).nonzero().flatten().tolist()
+    if empty:
+        raise ValueError(f"row {empty[0]} of loss_mask marks no token, so the prompt mask covers the whole row and "
+                         "there is nothing to imitate: give every demonstration a non-empty response.")
+    logprobs = F.log_softmax(logits[:, :-1].float(), dim=-1)  # (B, L-1, V): position t-1 predicts token t
+    logprobs = logprobs.gather(-1, input_ids[:, 1:].long().unsqueeze(-1)).squeeze(-1)  # (B, L-1)
+    return aggregate_loss(-logprobs, loss_mask[:, 1:], "token_mean")
