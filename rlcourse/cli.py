@@ -174,7 +174,7 @@ def _trl_grpo(args: argparse.Namespace) -> int:
                                   use_cpu=args.use_cpu, bf16=args.bf16)
     state = PartialState()  # the one the trainer set up: which process this is, and how many there are
     if state.is_main_process:
-        print(f"saved to {args.out}: {len(log)} GRPO steps on {state.num_processes} process(es), {per_device} "
+        print(f"saved to {args.out}: {len(log)} GRPO step(s) on {state.num_processes} process(es), {per_device} "
               f"completions each per step; mean gold reward {log[0]['reward']:.3f} -> {log[-1]['reward']:.3f}; "
               f"each process's weight digests in {Path(args.out) / 'process-*.json'}")
     return 0

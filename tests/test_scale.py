@@ -80,7 +80,7 @@ def test_two_processes_train_the_same_weights_under_accelerate_launch(tmp_path):
 
     saved, _ = loading.load_policy(out)  # the main process saved the trained model there
     assert trl_bridge.weights_digest(saved) == after.pop()
-    assert "2 GRPO steps on 2 process(es), 4 completions each per step" in result.stdout
+    assert "2 GRPO step(s) on 2 process(es), 4 completions each per step" in result.stdout
     assert result.stdout.count("saved to") == 1  # printed by the main process only
 
 
