@@ -110,3 +110,10 @@ def test_trl_grpo_command_says_in_one_sentence_what_is_wrong(tmp_path, monkeypat
     err = capsys.readouterr().err.strip()
     assert "12 completions does not split evenly over 5 processes" in err and err.count("\n") == 0
     assert not (tmp_path / "out").exists()
+
+
+def test_trl_bridge_docstring_examples():
+    import doctest
+
+    result = doctest.testmod(trl_bridge)
+    assert result.attempted >= 1 and result.failed == 0
