@@ -1,4 +1,4 @@
-"""The ``rlcourse`` command: ``rlcourse pretrain | pretrain-math | info | notebooks`` (more subcommands register below)."""
+"""The ``rlcourse`` command: ``rlcourse pretrain | pretrain-math | info | notebooks | trl-grpo`` (more subcommands register below)."""
 
 from __future__ import annotations
 
@@ -154,6 +154,55 @@ def _run(args: argparse.Namespace) -> int:
     return main_run(args.paths, args.out, timeout=args.timeout)
 
 
+def _trl_grpo(args: argparse.Namespace) -> int:
+    import torch
+    from accelerate import PartialState
+
+    from rlcourse.model import loading, runtime
+    from rlcourse.rl import trl_bridge
+    from rlcourse.world import grammar
+
+    runtime.quiet()
+    # checked before anything loads: a bad split fails in a second, on every process alike
+    per_device = trl_bridge.per_process_batch(args.prompts_per_step, args.num_generations,
+                                              trl_bridge.launched_processes())
+    model, tokenizer = loading.load_policy(args.model, dtype=getattr(torch, args.dtype))
+    prompts = grammar.review_prompts(args.prompts_per_step * args.steps, seed=args.seed)  # one epoch = the run
+    log = trl_bridge.run_trl_grpo(model, tokenizer, prompts, max_steps=args.steps, num_generations=args.num_generations,
+                                  prompts_per_step=args.prompts_per_step, max_completion_length=args.max_completion_length,
+                                  learning_rate=args.lr, beta=args.beta, seed=args.seed, output_dir=args.out,
+                                  use_cpu=args.use_cpu, bf16=args.bf16)
+    state = PartialState()  # the one the trainer set up: which process this is, and how many there are
+    if state.is_main_process:
+        print(f"saved to {args.out}: {len(log)} GRPO step(s) on {state.num_processes} process(es), {per_device} "
+              f"completions each per step; mean gold reward {log[0]['reward']:.3f} -> {log[-1]['reward']:.3f}; "
+              f"each process's weight digests in {Path(args.out) / 'process-*.json'}")
+    return 0
+
+
+def _add_trl_command(sub) -> None:
+    """``trl-grpo`` (rlcourse.rl.trl_bridge): TRL's GRPOTrainer with the gold reward, also under ``accelerate launch``."""
+    p = sub.add_parser("trl-grpo", help="GRPO with TRL's GRPOTrainer and the gold reward; start it with "
+                                        "`accelerate launch -m rlcourse.cli trl-grpo` for several GPUs (docs/scale.md)")
+    p.add_argument("--model", default=None, help="HF name or folder (default: the tiny model, offline)")
+    p.add_argument("--steps", type=int, default=4, help="optimizer steps")
+    p.add_argument("--num-generations", type=int, default=4, help="completions per prompt, G (at least 2)")
+    p.add_argument("--prompts-per-step", type=int, default=8, help="prompts per optimizer step over all processes; "
+                   "the global batch, prompts × G completions, must split evenly over the processes")
+    p.add_argument("--max-completion-length", type=int, default=24, help="tokens per completion at most")
+    p.add_argument("--lr", type=float, default=1e-3, help="learning rate (try 1e-6 for a 0.5B model)")
+    p.add_argument("--beta", type=float, default=0.0, help="KL coefficient; > 0 keeps a reference model in memory")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="trl-grpo-model", help="folder for the final model and tokenizer "
+                   "(written by the main process) and one process-<index>.json per process")
+    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"], help="dtype of the loaded "
+                   "weights (float32, TRL's default for a model name; bfloat16 halves the weights' memory)")
+    p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None, help="TRL's bf16 autocast "
+                   "(default: TRL's, on)")
+    p.add_argument("--use-cpu", action="store_true", help="train on the CPU even when a GPU is present")
+    p.set_defaults(func=_trl_grpo)
+
+
 def _add_run_command(sub) -> None:
     """``run`` (rlcourse.classroom.runner): execute notebooks headless in course order, print a table."""
     p = sub.add_parser("run", help="execute notebooks headless in course order; print time, peak memory and status")
@@ -201,6 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_notebooks)
     _add_grading_commands(sub)
     _add_run_command(sub)
+    _add_trl_command(sub)
     return parser
 
 
