@@ -274,6 +274,45 @@ QUIZZES = {
                         "Dr. GRPO drops it.",
          "hint": "Use the std-division table in section 4."},
     ]},
+    "08": {"title": "Notebook 08", "questions": [
+        {"id": "q1", "kind": "ordering",
+         "question": "Put the stages of the whole pipeline in order (notebook 04 ordered the steps inside the last one).",
+         "items": ["pretrain a language model on plain text", "supervised fine-tuning on written demonstrations",
+                   "sample responses from the SFT policy and have people compare them",
+                   "fit a reward model to the comparisons (Bradley–Terry)",
+                   "RL against the reward model, with a KL penalty to the SFT model"],
+         "explanation": "InstructGPT's order (Ouyang et al. 2022): each stage consumes what the one before made — the SFT "
+                        "policy writes the responses that are compared, the comparisons train r_φ, and RL optimises against "
+                        "r_φ starting from, and held near, the SFT policy.",
+         "hint": "Each stage needs something the stage before produced: what does the reward model learn from, and whose "
+                 "responses are those?"},
+        {"id": "q2", "kind": "choice",
+         "question": "Why is the KL penalty of the RL stage taken to the SFT model, not to the pretrained one?",
+         "options": ["The SFT policy wrote the responses r_φ was fitted on, so near it r_φ is trustworthy; and RL should keep "
+                     "what SFT taught, not be pulled back to the base model's habits",
+                     "Because the pretrained model's log-probs cannot be computed any more once SFT has changed the weights",
+                     "To make the KL smaller at the start, so that the penalty never costs any reward during training",
+                     "Because PPO needs the reference to be the model that was trained with the same loss as the policy"],
+         "answer": "The SFT policy wrote the responses r_φ was fitted on, so near it r_φ is trustworthy; and RL should keep "
+                   "what SFT taught, not be pulled back to the base model's habits",
+         "explanation": "The penalty keeps π near the samples r_φ was fitted and tested on, and near what the demonstrations "
+                        "taught; a leash to the base model would pull the policy back towards what SFT removed (InstructGPT, "
+                        "Ouyang et al. 2022, §3.5).",
+         "hint": "Whose samples was r_φ fitted on? And what would a KL to the base model reward?"},
+        {"id": "q3", "kind": "choice",
+         "question": "The SFT loss here is computed on response tokens only. What does the model therefore not learn?",
+         "options": ["To write the prompts: no gradient asks it to predict a prompt token, so the demonstrations' openings "
+                     "are not imitated",
+                     "To read the prompts: masked tokens are hidden from attention, so responses ignore the prompt",
+                     "When to stop: the EOS token is masked together with the prompt",
+                     "Anything about the first response token, which the mask also removes"],
+         "answer": "To write the prompts: no gradient asks it to predict a prompt token, so the demonstrations' openings "
+                   "are not imitated",
+         "explanation": "The mask removes prompt tokens from the loss, not from the input: the model still conditions on them "
+                        "(attention sees every token) and still learns the EOS. The all-token run raised log π(prompt) by "
+                        "more than a quarter of a nat per token; the response-only run did not.",
+         "hint": "A mask on the loss is not a mask on attention. Compare the two runs' log π(prompt) column."},
+    ]},
     # ------------------------------------------------------------------ homework (keys "q1", "q2", …)
     "hw1": {"title": "hw1 quiz", "questions": [
         {"id": "q1", "kind": "choice", "question": "In the LLM-as-policy view, what is an action?",

@@ -148,7 +148,7 @@ def question_from_record(record: dict[str, Any]) -> Question:
 
 
 def questions(key: str) -> list[Question]:
-    """Fresh questions of quiz ``key`` ("01" … "07" for lectures, "hw1" … "hw5" for homework)."""
+    """Fresh questions of quiz ``key`` ("01" … "08" for lectures, "hw1" … "hw5" for homework)."""
     quizzes = load_bank()["quizzes"]
     if key not in quizzes:
         raise ValueError(f"unknown quiz {key!r}; expected one of {sorted(quizzes)}.")
@@ -161,7 +161,7 @@ def quiz(key: str) -> Quiz:
 
 
 def lecture_quiz(notebook: str) -> Quiz:
-    """The quiz that ends lecture notebook ``notebook`` ("01" … "07"), from the hashed bank."""
+    """The quiz that ends lecture notebook ``notebook`` ("01" … "08"), from the hashed bank."""
     return quiz(notebook)
 
 
