@@ -194,3 +194,11 @@ def test_encode_prompt_responses_leaves_a_cut_response_without_eos(tiny):
     enc = policy.encode_prompt_responses(tokenizer, ["the film was"], ["good"], ended=[False])
     assert enc["input_ids"][0, -1] != tokenizer.eos_token_id and enc["response_mask"][0].tolist() == [0, 0, 0, 0, 1]
     assert F.pad(enc["attention_mask"], (0, 0)).sum() == 5
+
+
+def test_doctests():
+    import doctest
+
+    for module in (demonstrations, policy):
+        result = doctest.testmod(module, extraglobs={"torch": torch})
+        assert result.attempted > 0 and result.failed == 0, module.__name__
