@@ -458,4 +458,49 @@ QUIZZES = {
                         "the second step is wrong as well; a process reward marks both.",
          "hint": "Check each step's arithmetic on its own, given what the response wrote before it."},
     ]},
+    "hw6": {"title": "hw6 quiz", "questions": [
+        {"id": "q1", "kind": "choice",
+         "question": "SFT on demonstrations (prompt, response). Why does the loss mark the response tokens only, "
+                     "and not the prompt's?",
+         "options": [
+             "The prompt is given when the model is used; imitating it would teach the model to write prompts, "
+             "which nobody asks of it",
+             "No logit predicts a prompt token, so a loss on the prompt cannot be computed at all",
+             "In a left-padded batch the prompt tokens sit right next to the padding, so most of their loss would "
+             "be computed on padding garbage",
+             "The prompt tokens' loss is always 0 after pretraining, so including them only slows the step down",
+         ],
+         "answer": "The prompt is given when the model is used; imitating it would teach the model to write prompts, "
+                   "which nobody asks of it",
+         "explanation": "Every prompt token but <bos> has a logit that predicts it, and its loss is far from 0. "
+                        "It is left out because the policy only ever continues prompts (InstructGPT's SFT; TRL's "
+                        "completion_only_loss): with it, part of every gradient step goes to a skill nobody uses.",
+         "hint": "Which tokens will the fine-tuned model produce itself, and which will it be handed?"},
+        {"id": "q2", "kind": "choice",
+         "question": "A mask built as 'every response word' leaves out the <eos> after each demonstration. What "
+                     "does the fine-tuned model then do?",
+         "options": [
+             "It keeps its old habits of stopping, since no step raises the probability of <eos> after a "
+             "finished response",
+             "Nothing changes: <eos> is always the last token, and the shift drops the last position of every row, "
+             "so it was never imitated anyway",
+             "It stops right after the prompt, because <eos> is now imitated on the prompt side instead",
+             "The loss becomes NaN for responses of a single word, since their rows have nothing left to imitate",
+         ],
+         "answer": "It keeps its old habits of stopping, since no step raises the probability of <eos> after a "
+                   "finished response",
+         "explanation": "When to stop is a token like any other: the demonstrations teach it only if <eos> is "
+                        "imitated. The shift drops the last position's logits, not the last token: <eos> is "
+                        "predicted by the logits just before it.",
+         "hint": "Which logits predict the <eos>, and is that position dropped by the shift?"},
+        {"id": "q3", "kind": "choice",
+         "question": "A batch of two demonstrations: A imitates 2 tokens at 2.0 nats each, B imitates 8 tokens at "
+                     "0.5 nats each. What does the SFT loss (one token mean, Hugging Face's labels = −100 "
+                     "convention) return?",
+         "options": ["0.8 nats", "1.25 nats", "1.6 nats", "0.5 nats"],
+         "answer": "0.8 nats",
+         "explanation": "(2 × 2.0 + 8 × 0.5) / 10 = 0.8. A mean per demonstration, then over the two, gives "
+                        "(2.0 + 0.5) / 2 = 1.25: each token of the short demonstration would weigh four times as much.",
+         "hint": "Add up the nats of every imitated token, then divide by how many tokens there are."},
+    ]},
 }

@@ -310,7 +310,7 @@ def test_base_class_is_abstract():
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = quizbank.load_source(ROOT / "solutions" / "quizzes.py")  # instructor material, plain answers
-LECTURES, HOMEWORK = ["01", "02", "03", "04", "05", "06", "07", "08"], ["hw1", "hw2", "hw3", "hw4", "hw5"]
+LECTURES, HOMEWORK = ["01", "02", "03", "04", "05", "06", "07", "08"], ["hw1", "hw2", "hw3", "hw4", "hw5", "hw6"]
 
 
 def test_multiple_choice_shows_a_stable_seeded_shuffle():

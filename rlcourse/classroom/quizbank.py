@@ -148,7 +148,7 @@ def question_from_record(record: dict[str, Any]) -> Question:
 
 
 def questions(key: str) -> list[Question]:
-    """Fresh questions of quiz ``key`` ("01" … "08" for lectures, "hw1" … "hw5" for homework)."""
+    """Fresh questions of quiz ``key`` ("01" … "08" for lectures, "hw1" … "hw6" for homework)."""
     quizzes = load_bank()["quizzes"]
     if key not in quizzes:
         raise ValueError(f"unknown quiz {key!r}; expected one of {sorted(quizzes)}.")
@@ -166,7 +166,7 @@ def lecture_quiz(notebook: str) -> Quiz:
 
 
 def homework_quiz(homework: str) -> Quiz:
-    """The quiz of homework ``homework`` ("hw1" … "hw5"), questions keyed "q1", "q2", …"""
+    """The quiz of homework ``homework`` ("hw1" … "hw6"), questions keyed "q1", "q2", …"""
     return quiz(homework)
 
 
