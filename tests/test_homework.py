@@ -15,7 +15,7 @@ from rlcourse.rl import loops
 from rlcourse.grading import build, checks, grader, references, sandbox, spec
 
 ROOT = Path(__file__).resolve().parents[1]
-NAMES = ["hw1_policy", "hw2_reward_model", "hw3_credit_assignment", "hw4_ppo", "hw5_verifiable"]
+NAMES = ["hw1_policy", "hw2_reward_model", "hw3_credit_assignment", "hw4_ppo", "hw5_verifiable", "hw6_sft"]
 
 
 # ----------------------------------------------------------------------------- build-exercises
@@ -180,6 +180,95 @@ def test_hw5_hidden_cases_catch_the_plausible_mistakes():
             assert fails(exercise_id, fn), (exercise_id, k)
 
 
+def test_hw6_masks_are_the_ones_encode_demonstrations_builds(tiny):
+    """The two references of hw6 against the package's own encoding of real demonstrations (prompts and
+    responses of different lengths, so rows are padded differently)."""
+    from rlcourse.rl import sft
+    from rlcourse.world.demonstrations import Demonstration
+
+    _, tokenizer = tiny
+    demos = [Demonstration("the film was", "good ."), Demonstration("what a", "dull movie ! i would not recommend it ."),
+             Demonstration("honestly , the acting in this one was", "fine .")]
+    prompt_lengths = torch.tensor([len(tokenizer(d.prompt).input_ids) for d in demos])  # <bos> included
+    batch = sft.encode_demonstrations(tokenizer, demos)
+    assert not batch["attention_mask"].all()  # some rows are padded
+    torch.testing.assert_close(references.response_loss_mask(batch["attention_mask"], prompt_lengths), batch["loss_mask"])
+    every = sft.encode_demonstrations(tokenizer, demos, response_only=False)
+    torch.testing.assert_close(references.all_token_mask(every["attention_mask"]), every["loss_mask"])
+    with pytest.raises(ValueError, match="left-padded"):
+        references.all_token_mask(torch.tensor([[1, 1, 0]]))
+    with pytest.raises(ValueError, match="prompt_lengths"):
+        references.response_loss_mask(torch.tensor([[0, 1, 1]]), torch.tensor([2]))  # no response token left
+
+
+def test_hw6_hidden_cases_catch_the_plausible_mistakes():
+    """Each answer a hurried student would write fails the hidden cases of its exercise (in-process, no kernel);
+    the public cases catch them too, so the check cell already says so."""
+    def fails(exercise_id, fn, public=False):
+        ex = spec.exercise(exercise_id)
+        for case in spec.draw_cases(ex, 11, public=public):
+            expected = spec.as_arrays(ex.reference(**case))
+            try:
+                actual = spec.as_arrays(fn(**{k: v.clone() for k, v in case.items()}))
+            except (RuntimeError, IndexError):  # no result: the case scores 0
+                return True
+            if spec.compare(actual, expected, ex.rtol, ex.atol):
+                return True
+        return False
+
+    def first_real(attention_mask):  # (B, L) 1 at each row's <bos>
+        first = torch.zeros_like(attention_mask)
+        first[torch.arange(len(attention_mask)), attention_mask.argmax(1)] = 1
+        return first
+
+    def shifted(logits, input_ids):  # (B, L-1) log π of token t from the logits at t − 1, done right
+        return torch.log_softmax(logits[:, :-1].float(), -1).gather(-1, input_ids[:, 1:, None]).squeeze(-1)
+
+    def from_column_0(attention_mask, prompt_lengths):  # as if rows were padded on the right
+        return (torch.arange(attention_mask.shape[1])[None, :] >= prompt_lengths[:, None]).long() * attention_mask
+
+    def no_shift(logits, input_ids, loss_mask):  # the logits at t score token t
+        logprobs = torch.log_softmax(logits.float(), -1).gather(-1, input_ids[..., None]).squeeze(-1)
+        return -(logprobs * loss_mask).sum() / loss_mask.sum()
+
+    def per_row_mean(logits, input_ids, loss_mask):  # each row's mean, then the mean over rows
+        mask = loss_mask[:, 1:].float()
+        return (-(shifted(logits, input_ids) * mask).sum(1) / mask.sum(1)).mean()
+
+    def mask_not_shifted(logits, input_ids, loss_mask):  # the mask of position t−1: the last prompt token in, <eos> out
+        mask = loss_mask[:, :-1].float()
+        return -(shifted(logits, input_ids) * mask).sum() / mask.sum()
+
+    def log_of_softmax(logits, input_ids, loss_mask):  # underflows at logits of ±1000
+        logprobs = torch.log(torch.softmax(logits[:, :-1], -1)).gather(-1, input_ids[:, 1:, None]).squeeze(-1)
+        mask = loss_mask[:, 1:].float()
+        return -(logprobs * mask).sum() / mask.sum()
+
+    def over_every_position(logits, input_ids, loss_mask):  # masked sum over the padded batch's size
+        mask = loss_mask[:, 1:].float()
+        return -(shifted(logits, input_ids) * mask).sum() / mask.numel()
+
+    mistakes = {
+        "hw6.response_loss_mask": [
+            lambda attention_mask, prompt_lengths: attention_mask,  # what input_ids != pad gives: the prompt too
+            lambda attention_mask, prompt_lengths: attention_mask - first_real(attention_mask),  # only <bos> out
+            from_column_0,  # ignores the left padding
+            lambda attention_mask, prompt_lengths: (attention_mask.cumsum(1) >= prompt_lengths[:, None]).long(),  # <bos> not counted
+            lambda attention_mask, prompt_lengths: torch.cat([(attention_mask.cumsum(1) > prompt_lengths[:, None])[:, :-1].long(),
+                                                              torch.zeros_like(attention_mask[:, :1])], 1)],  # no <eos>
+        "hw6.sft_loss": [no_shift, per_row_mean, mask_not_shifted, log_of_softmax, over_every_position,
+                         lambda logits, input_ids, loss_mask: -(shifted(logits, input_ids) * loss_mask[:, 1:]).sum()],  # a sum
+        "hw6.all_token_mask": [
+            lambda attention_mask: attention_mask,  # <bos> kept
+            lambda attention_mask: torch.cat([torch.zeros_like(attention_mask[:, :1]), attention_mask[:, 1:]], 1),  # column 0
+            lambda attention_mask: torch.cat([attention_mask[:, 1:], torch.zeros_like(attention_mask[:, :1])], 1)],  # wrong way
+    }
+    for exercise_id, answers in mistakes.items():
+        for k, fn in enumerate(answers):
+            assert fails(exercise_id, fn), (exercise_id, k)
+            assert fails(exercise_id, fn, public=True), (exercise_id, k, "public")
+
+
 def test_count_weights_and_biases_against_the_parameter_list(tiny):
     model, _ = tiny
     weights, biases = references.count_weights_and_biases(model)
@@ -227,7 +316,7 @@ def test_public_and_hidden_cases_differ():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["hw1_policy", "hw2_reward_model", "hw4_ppo", "hw5_verifiable"])
+@pytest.mark.parametrize("name", ["hw1_policy", "hw2_reward_model", "hw4_ppo", "hw5_verifiable", "hw6_sft"])
 def test_solutions_full_marks_exercises_zero(tmp_path, name):
     """The solution scores full marks; the released exercise scores 0 everywhere. For hw2 and hw4 the
     exercise's training answer is a lazy one (no training / lr 1e-6 for 2 steps): the threshold must bite."""

@@ -328,16 +328,69 @@ def _aggregate_cases(g, public):
     return cases
 
 
+PAD, BOS, EOS = 0, 1, 2  # the course tokenizer's special ids (hw6's batches use them like encode_demonstrations)
+
+
+def _demonstration_batch(g, public: bool) -> dict[str, torch.Tensor]:
+    """A left-padded batch ``<pad>… <bos> prompt response <eos>`` as :func:`rlcourse.rl.sft.encode_demonstrations`
+    lays it out: ``input_ids``, ``attention_mask`` and ``prompt_lengths`` (``<bos>`` included), each ``(B, L)`` / ``(B,)``.
+
+    Rows differ in prompt and response length, so the padding differs too: one row is the longest (no
+    padding), another is padded and has a longer response (a mean per row is not the token mean); rows shuffled."""
+    B = _sizes(g, public, 2, 5)
+    prompts = torch.randint(2, 6 if public else 8, (B,), generator=g)  # (B,) <bos> + 1 or more words
+    responses = torch.randint(2, 5 if public else 9, (B,), generator=g)  # (B,) 1 or more words + <eos>
+    responses[1] = responses[0] + 1 + int(torch.randint(0, 3, (), generator=g))  # rows 0 and 1 differ in length
+    longest_other = int((prompts[1:] + responses[1:]).max())
+    prompts[0] = longest_other - responses[0] + 1 + int(torch.randint(0, 2, (), generator=g))  # row 0: the longest
+    order = torch.randperm(B, generator=g)  # (B,) the special rows anywhere
+    prompts, responses = prompts[order], responses[order]
+    lengths = prompts + responses  # (B,) real tokens per row
+    L = int(lengths.max())
+    attention = (torch.arange(L)[None, :] >= (L - lengths)[:, None]).long()  # (B, L) left padding
+    ids = torch.randint(3, 60, (B, L), generator=g).masked_fill(attention == 0, PAD)  # (B, L) ordinary words
+    rows = torch.arange(B)
+    ids[rows, L - lengths] = BOS  # each row's first real token
+    ids[:, -1] = EOS  # each row's last token: every response ends
+    return {"input_ids": ids, "attention_mask": attention, "prompt_lengths": prompts}
+
+
+def _response_mask_cases(g, public):
+    return [{k: b[k] for k in ("attention_mask", "prompt_lengths")} for b in
+            (_demonstration_batch(g, public) for _ in range(3))]
+
+
+def _all_token_mask_cases(g, public):
+    cases = [{"attention_mask": _demonstration_batch(g, public)["attention_mask"]} for _ in range(3)]
+    cases.append({"attention_mask": torch.ones(2, 3, dtype=torch.long)})  # no padding at all: column 0 is <bos>
+    return cases
+
+
+def _sft_loss_cases(g, public):
+    """Demonstration batches with random logits: three with the response-only mask, one with the all-token mask
+    (prompt tokens imitated too), and one with logits of ±1000, where log of a softmax gives −inf."""
+    cases = []
+    for k in range(5):
+        batch = _demonstration_batch(g, public)
+        ids, attention = batch["input_ids"], batch["attention_mask"]
+        V = 60 + _sizes(g, public, 0, 40)  # ids are below 60
+        logits = torch.randn(*ids.shape, V, generator=g) * (1000.0 if k == 4 else 3.0)  # (B, L, V)
+        mask = (references.all_token_mask(attention) if k == 3
+                else references.response_loss_mask(attention, batch["prompt_lengths"]))  # (B, L)
+        cases.append({"logits": logits, "input_ids": ids, "loss_mask": mask})
+    return cases
+
+
 # ----------------------------------------------------------------------------- quizzes
 
 # The questions and their hashed answers live in the package's quiz bank (rlcourse/assets/quizzes.json),
 # built by `rlcourse build-quizzes` from the instructor's solutions/quizzes.py; nothing here shows an answer.
 # Answers are option texts (a list of texts for an ordering, a dict for a matching), never positions.
-QUIZZES: dict[str, list[quiz.Question]] = {hw: quizbank.homework_quiz(hw).questions for hw in ("hw1", "hw2", "hw3", "hw4", "hw5")}
+QUIZZES: dict[str, list[quiz.Question]] = {hw: quizbank.homework_quiz(hw).questions for hw in ("hw1", "hw2", "hw3", "hw4", "hw5", "hw6")}
 
 
 def quiz_for(homework: str) -> quiz.Quiz:
-    """A fresh widget quiz for ``"hw1"`` … ``"hw5"`` (questions keyed "q1", "q2", …)."""
+    """A fresh widget quiz for ``"hw1"`` … ``"hw6"`` (questions keyed "q1", "q2", …)."""
     if homework not in QUIZZES:
         raise ValueError(f"unknown homework {homework!r}; expected one of {sorted(QUIZZES)}.")
     return quizbank.homework_quiz(homework)
@@ -498,6 +551,24 @@ EXERCISES: dict[str, Exercise] = {e.id: e for e in [
              forbidden=("is_correct", "grade_response", "final_answer", "parse_response", "outcome_reward",
                         "from_text", "check_steps", "process_reward")),
     Exercise("hw5.quiz", "quiz_answers", "quiz", "re-read this homework's introduction (each formula and what its paper changed), try each question in the widget (Check), and copy option texts exactly."),
+    Exercise("hw6.response_loss_mask", "response_loss_mask", "function",
+             "rows are padded on the left, so a row's prompt starts after its padding, not at column 0; the prompt "
+             "length counts <bos>; everything after the prompt is response, the final <eos> included.",
+             references.response_loss_mask, _response_mask_cases,
+             forbidden=("response_loss_mask", "encode_demonstrations", "encode_prompt_responses")),
+    Exercise("hw6.sft_loss", "sft_loss", "function",
+             "the logits at position t−1 score the token at t, so drop the last position of the logits and the first "
+             "of the ids and of the mask; take the log-softmax in one stable step; then one mean over every marked "
+             "token of the batch, not a mean per row.",
+             losses.sft_loss, _sft_loss_cases,
+             forbidden=("sft_loss", "demonstration_loss", "heldout_loss", "aggregate_loss", "masked_mean",
+                        "token_logprobs")),
+    Exercise("hw6.all_token_mask", "all_token_mask", "function",
+             "keep every real token except the first one of each row (<bos>, which no logit predicts); with left "
+             "padding that first token is in a different column in each row.",
+             references.all_token_mask, _all_token_mask_cases,
+             forbidden=("all_token_mask", "encode_demonstrations")),
+    Exercise("hw6.quiz", "quiz_answers", "quiz", "re-read this homework's introduction (what is imitated, where the EOS goes, how the mean is taken), try each question in the widget (Check), and copy option texts exactly."),
 ]}
 
 
