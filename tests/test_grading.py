@@ -21,6 +21,7 @@ from rlcourse.grading import build, gradebook, grader, kinds, sandbox, spec, sta
 ROOT = Path(__file__).resolve().parents[1]
 HW3 = ROOT / "solutions" / "hw3_credit_assignment.ipynb"
 HW5 = ROOT / "solutions" / "hw5_verifiable.ipynb"
+HW6 = ROOT / "solutions" / "hw6_sft.ipynb"
 SEED = 1234
 # confined wherever the OS allows (tests/test_sandbox.py checks the confinement itself); elsewhere the
 # grading logic is still tested, unconfined
@@ -181,6 +182,43 @@ def test_hw5_forgeries_score_zero(tmp_path):
                                           "hw5.quiz": (0.0, "wrong")}
 
 
+AGREEABLE_TENSOR = '''import torch
+
+class Agreeable(torch.Tensor):
+    def __eq__(self, other):
+        return True
+    __hash__ = torch.Tensor.__hash__
+
+def response_loss_mask(attention_mask, prompt_lengths):
+    return torch.zeros_like(attention_mask).as_subclass(Agreeable)'''
+
+SFT_REFERENCE = '''from rlcourse.rl.losses import sft_loss as reference
+
+def sft_loss(logits, input_ids, loss_mask):
+    return reference(logits, input_ids, loss_mask)'''
+
+SFT_MODULE = '''from rlcourse.rl import sft
+
+def all_token_mask(attention_mask):
+    return sft.encode_demonstrations  # never reached: the static check flags the import'''
+
+
+def test_hw6_forgeries_score_zero(tmp_path):
+    """hw6's answers are masks and a loss: a tensor that equals everything, the package's sft_loss, its sft module,
+    and every option ticked at once earn nothing."""
+    from rlcourse.classroom import quizbank
+
+    quiz = quizbank.load_source(ROOT / "solutions" / "quizzes.py")["hw6"]["questions"]
+    every_option = f"def quiz_answers():\n    return {({q['id']: q['options'] for q in quiz})!r}"
+    path = submit(tmp_path, "forger6", {"hw6.response_loss_mask": AGREEABLE_TENSOR, "hw6.sft_loss": SFT_REFERENCE,
+                                        "hw6.all_token_mask": SFT_MODULE, "hw6.quiz": every_option}, name="hw6_sft")
+    rows = grade_files(tmp_path, [path], assignment=HW6)
+    assert grades_of(rows, "forger6") == {"hw6.response_loss_mask": (0.0, "wrong"), "hw6.sft_loss": (0.0, "flagged"),
+                                          "hw6.all_token_mask": (0.0, "flagged"), "hw6.quiz": (0.0, "wrong")}
+    reasons = {r["exercise"]: r["reason"] for r in rows}
+    assert "sft_loss" in reasons["hw6.sft_loss"] and "rlcourse.rl.sft" in reasons["hw6.all_token_mask"]
+
+
 KILL_KERNEL = '''import os
 
 def discounted_returns(rewards, mask, gamma):
@@ -312,7 +350,7 @@ def test_static_check_flags(source, words):
 
 
 def test_static_check_accepts_the_solutions():
-    for name in ("hw1_policy", "hw2_reward_model", "hw3_credit_assignment", "hw4_ppo", "hw5_verifiable"):
+    for name in ("hw1_policy", "hw2_reward_model", "hw3_credit_assignment", "hw4_ppo", "hw5_verifiable", "hw6_sft"):
         nb = nbformat.read(ROOT / "solutions" / f"{name}.ipynb", as_version=4)
         for exercise_id, (index,) in build.answer_cells(nb).items():
             assert static.answer_problems(nb.cells[index].source, spec.exercise(exercise_id)) == [], exercise_id
