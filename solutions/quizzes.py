@@ -460,22 +460,18 @@ QUIZZES = {
     ]},
     "hw6": {"title": "hw6 quiz", "questions": [
         {"id": "q1", "kind": "choice",
-         "question": "SFT on demonstrations (prompt, response). Why does the loss mark the response tokens only, "
-                     "and not the prompt's?",
+         "question": "A left-padded row reads <pad> <pad> <bos> the plot was dull . <eos> (positions 0 to 8), and its "
+                     "prompt length is 4. Which positions does the response-only loss mask mark?",
          "options": [
-             "The prompt is given when the model is used; imitating it would teach the model to write prompts, "
-             "which nobody asks of it",
-             "No logit predicts a prompt token, so a loss on the prompt cannot be computed at all",
-             "In a left-padded batch the prompt tokens sit right next to the padding, so most of their loss would "
-             "be computed on padding garbage",
-             "The prompt tokens' loss is always 0 after pretraining, so including them only slows the step down",
+             "6, 7 and 8: dull, . and <eos>",
+             "4, 5, 6, 7 and 8: the prompt length counted from column 0, as if there were no padding",
+             "6 and 7: dull and ., since the <eos> is added by the tokenizer and is not part of the response",
+             "5, 6, 7 and 8: was, dull, . and <eos>, since the prompt length does not count the <bos>",
          ],
-         "answer": "The prompt is given when the model is used; imitating it would teach the model to write prompts, "
-                   "which nobody asks of it",
-         "explanation": "Every prompt token but <bos> has a logit that predicts it, and its loss is far from 0. "
-                        "It is left out because the policy only ever continues prompts (InstructGPT's SFT; TRL's "
-                        "completion_only_loss): with it, part of every gradient step goes to a skill nobody uses.",
-         "hint": "Which tokens will the fine-tuned model produce itself, and which will it be handed?"},
+         "answer": "6, 7 and 8: dull, . and <eos>",
+         "explanation": "The row's real tokens start after its 2 pads; the first 4 of them (<bos> the plot was) are "
+                        "the prompt; everything after, the <eos> included, is imitated.",
+         "hint": "Find where the row's real tokens start, then skip the prompt's tokens, <bos> included."},
         {"id": "q2", "kind": "choice",
          "question": "A mask built as 'every response word' leaves out the <eos> after each demonstration. What "
                      "does the fine-tuned model then do?",
