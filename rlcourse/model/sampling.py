@@ -125,9 +125,11 @@ class _LlamaDecoder:
         B, P = prompt_ids.shape
         L = P + max_new_tokens
         self.P, self.length = P, 0
-        shape = (len(self.layers), B, self.heads, L, self.head_dim)
-        self.keys = self.embed.new_zeros(shape)  # (layers, B, H, L, D), filled as tokens arrive
-        self.values = self.embed.new_zeros(shape)
+        # Position-major, (layers, L, B, H, D), filled as tokens arrive. Only the filled positions are ever
+        # read, so the buffers are left unwritten (`empty`): the memory of positions a rollout has not
+        # reached yet is never touched (3,888 prompts × 93 positions would otherwise take 0.7 GB at once).
+        shape = (len(self.layers), L, B, self.heads, self.head_dim)
+        self.keys, self.values = self.embed.new_empty(shape), self.embed.new_empty(shape)
         self.key_ok = torch.ones(B, 1, 1, L, dtype=torch.bool, device=prompt_ids.device)  # (B, 1, 1, L)
         self.key_ok[:, 0, 0, :P] = prompt_mask.bool()
         table = torch.arange(L, device=prompt_ids.device)[None]  # (1, L): every position a rollout can reach
@@ -153,27 +155,46 @@ class _LlamaDecoder:
 
     def select(self, rows: torch.Tensor) -> None:
         """Keep only these batch rows (the others have ended): later steps cost less."""
-        self.keys, self.values = self.keys[:, rows], self.values[:, rows]
+        filled = self.P + self.length  # positions written so far; the rest of the new buffers stays unwritten
+        for name in ("keys", "values"):
+            old = getattr(self, name)
+            new = old.new_empty(old.shape[0], old.shape[1], len(rows), *old.shape[3:])  # (layers, L, A', H, D)
+            new[:, :filled] = old[:, :filled, rows]
+            setattr(self, name, new)
         self.key_ok, self.pos = self.key_ok[rows], self.pos[rows]
 
     def _forward(self, x: torch.Tensor, pos: torch.Tensor, where: slice, mask: torch.Tensor) -> torch.Tensor:
         """Run tokens ``x`` (B, S, hidden) at positions ``pos`` (B, S) into cache slots ``where``."""
-        B, S, _ = x.shape
         cos, sin = self.cos[pos][:, None], self.sin[pos][:, None]  # (B, 1, S, D)
         hide = torch.zeros(mask.shape, dtype=x.dtype, device=x.device).masked_fill_(~mask, float("-inf"))  # 0 or −∞
-        for i, (w_qkv, b_qkv, w_o, b_o, w_gu, b_gu, w_down, b_down) in enumerate(self.layers):
-            qkv = F.linear(_normalize(x, self.eps), w_qkv, b_qkv)  # (B, S, 3·H·D)
-            qkv = qkv.view(B, S, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)  # (3, B, H, S, D)
-            qk = qkv[:2] * cos + _rotate_half(qkv[:2]) * sin  # RoPE on queries and keys at once
-            q, k, v = qk[0], qk[1], qkv[2]  # (B, H, S, D) each
-            self.keys[i, :, :, where], self.values[i, :, :, where] = k, v
-            end = where.stop
-            scores = (q @ self.keys[i, :, :, :end].transpose(-1, -2)).add_(hide)  # (B, H, S, end), q pre-scaled
-            attn = scores.softmax(-1) @ self.values[i, :, :, :end]  # (B, H, S, D)
-            x = x + F.linear(attn.transpose(1, 2).reshape(B, S, -1), w_o, b_o)
-            gate, up = F.linear(_normalize(x, self.eps), w_gu, b_gu).chunk(2, dim=-1)  # (B, S, I) each
-            x = x + F.linear(F.silu(gate) * up, w_down, b_down)
+        for i, layer in enumerate(self.layers):
+            # One function per block: its (B, S, ·) intermediates are freed when it returns, not kept
+            # alive into the next layer (a prefill of 3,888 prompts held ~0.7 GB of them).
+            x = x + self._attention(i, layer, x, cos, sin, where, hide)
+            x = x + self._mlp(layer, x)
         return F.linear(_normalize(x, self.eps), self.lm_head).float()  # (B, S, V)
+
+    def _attention(self, i: int, layer, x, cos, sin, where: slice, hide) -> torch.Tensor:
+        """Layer ``i``'s attention on ``x`` (B, S, hidden), its keys and values stored in slots ``where``."""
+        B, S, _ = x.shape
+        w_qkv, b_qkv, w_o, b_o = layer[:4]
+        qkv = F.linear(_normalize(x, self.eps), w_qkv, b_qkv)  # (B, S, 3·H·D)
+        qkv = qkv.view(B, S, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)  # (3, B, H, S, D)
+        qk = qkv[:2] * cos + _rotate_half(qkv[:2]) * sin  # RoPE on queries and keys at once
+        q, k, v = qk[0], qk[1], qkv[2]  # (B, H, S, D) each
+        self.keys[i, where], self.values[i, where] = k.permute(2, 0, 1, 3), v.permute(2, 0, 1, 3)  # (S, B, H, D)
+        keys, values = (c[i, : where.stop].permute(1, 2, 0, 3) for c in (self.keys, self.values))  # (B, H, end, D)
+        scores = (q @ keys.transpose(-1, -2)).add_(hide)  # (B, H, S, end), q pre-scaled
+        attn = scores.softmax(-1) @ values  # (B, H, S, D)
+        return F.linear(attn.transpose(1, 2).reshape(B, S, -1), w_o, b_o)  # (B, S, hidden)
+
+    def _mlp(self, layer, x: torch.Tensor) -> torch.Tensor:
+        """The gated MLP on ``x`` (B, S, hidden): W_down·(silu(W_gate·n(x)) ⊙ W_up·n(x))."""
+        w_gu, b_gu, w_down, b_down = layer[4:]
+        gate, up = F.linear(_normalize(x, self.eps), w_gu, b_gu).chunk(2, dim=-1)  # (B, S, I) each
+        hidden = F.silu(gate).mul_(up)  # (B, S, I); in place: the same products, one (B, S, I) buffer fewer
+        del gate, up  # frees the (B, S, 2·I) projection before the next matrix product
+        return F.linear(hidden, w_down, b_down)  # (B, S, hidden)
 
 
 def _cat_bias(linears) -> torch.Tensor | None:
