@@ -248,6 +248,16 @@ def sample(
         ``logprobs`` are log π(a_t | s_t) of the untempered policy. With ``return_logits`` also the
         ``(B, T, V)`` logits of every step (for tests).
     """
+    # The loop runs in inference mode (no autograd bookkeeping on each of its ~100 operations per token);
+    # its results are cloned out of it: ordinary tensors, which later code may use with autograd or in place.
+    out = _sample(model, prompt_ids, prompt_mask, max_new_tokens, temperature, top_k, generator, eos_token_id,
+                  pad_token_id, fast, return_logits)
+    return tuple(x.clone() for x in out)
+
+
+@torch.inference_mode()
+def _sample(model, prompt_ids, prompt_mask, max_new_tokens, temperature, top_k, generator, eos_token_id,
+            pad_token_id, fast, return_logits):
     B = prompt_ids.shape[0]
     decoder = decoder_for(model, prompt_ids, prompt_mask, max_new_tokens, fast)
     logits = decoder.prefill(prompt_ids)  # (A, V) for the A rows still running, at first all B
