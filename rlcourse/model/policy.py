@@ -38,6 +38,12 @@ def token_logprobs(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         >>> token_logprobs(logits, torch.tensor([[1]])).exp()
         tensor([[0.2500]])
     """
+    _check_labels(logits, labels)
+    logp = F.log_softmax(logits.float(), dim=-1)  # (B, T, V)
+    return logp.gather(-1, labels.long().unsqueeze(-1)).squeeze(-1)  # (B, T)
+
+
+def _check_labels(logits: torch.Tensor, labels: torch.Tensor) -> None:
     _check(logits.dim() == 3, f"logits must have shape (B, T, V), got {tuple(logits.shape)}.")
     _check(logits.is_floating_point(), f"logits must be a float tensor, got {logits.dtype}.")
     _check(
@@ -49,15 +55,29 @@ def token_logprobs(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     outside = labels[(labels < 0) | (labels >= V)]
     _check(outside.numel() == 0, f"labels hold token id {int(outside[0]) if outside.numel() else 0}, outside the "
            f"vocabulary of the logits (ids 0 to {V - 1}): use the tokenizer that belongs to this model.")
-    logp = F.log_softmax(logits.float(), dim=-1)  # (B, T, V)
-    return logp.gather(-1, labels.long().unsqueeze(-1)).squeeze(-1)  # (B, T)
 
 
 def token_entropy(logits: torch.Tensor) -> torch.Tensor:
     """H(π(· | s_t)) = −Σ_a π(a|s_t) log π(a|s_t) per position: ``(B, T, V) -> (B, T)``."""
     _check(logits.dim() == 3, f"logits must have shape (B, T, V), got {tuple(logits.shape)}.")
+    return _entropy(F.log_softmax(logits.float(), dim=-1))  # (B, T)
+
+
+def _entropy(logp: torch.Tensor) -> torch.Tensor:
+    return -(logp.exp() * logp).sum(-1)  # (B, T) from log π (B, T, V)
+
+
+def token_logprobs_and_entropy(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`token_logprobs` and :func:`token_entropy` from one log-softmax: ``(B, T)`` each.
+
+    The same numbers as the two calls (the same log-softmax, computed once); the entropy is a
+    statistic to watch and carries no gradient.
+    """
+    _check_labels(logits, labels)
     logp = F.log_softmax(logits.float(), dim=-1)  # (B, T, V)
-    return -(logp.exp() * logp).sum(-1)  # (B, T)
+    with torch.no_grad():
+        entropies = _entropy(logp.detach())  # (B, T)
+    return logp.gather(-1, labels.long().unsqueeze(-1)).squeeze(-1), entropies  # (B, T) each
 
 
 def entropy(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -163,9 +163,10 @@ def forward_response(model, gen: policy.Generation, value_head: ValueHead | None
     out = policy.forward(model, gen.input_ids, gen.attention_mask, output_hidden_states=value_head is not None,
                          logits_to_keep=T + 1)
     logits = out.logits[:, :-1].float()  # (N, T, V): position t-1 predicts token t
-    logprobs = policy.token_logprobs(logits, gen.response_ids)  # (N, T)
-    with torch.no_grad():
-        entropies = policy.token_entropy(logits.detach()) if entropy else None  # (N, T)
+    if entropy:  # one log-softmax for both
+        logprobs, entropies = policy.token_logprobs_and_entropy(logits, gen.response_ids)  # (N, T) each
+    else:
+        logprobs, entropies = policy.token_logprobs(logits, gen.response_ids), None  # (N, T)
     hidden = out.hidden_states[-1][:, -T - 1 : -1] if value_head is not None else None  # (N, T, H) state before token t
     values = value_head(hidden.detach() if detach_values else hidden) if value_head is not None else None
     return logprobs, entropies, values
