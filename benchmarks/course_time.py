@@ -3,7 +3,8 @@
 Every notebook in notebooks/ and solutions/ (course order), each in a fresh kernel through
 rlcourse.classroom.runner (the code behind `rlcourse run`): seconds and the kernel's peak resident
 memory per notebook, then the total time and the largest peak. Goal on the course's 2-core
-reference machine: the whole course under 4 minutes, no kernel above 1.5 GB (issue 15).
+reference machine: the whole course under 6 minutes, no notebook over 90 s, no kernel above 1.5 GB
+(issue 27; issue 15 asked for 4 minutes before notebooks 07 and 08 existed).
 
 Prints figures; asserts nothing. Usage:
 
@@ -42,7 +43,7 @@ def main() -> None:
     print(runner.format_table(results))
     total = sum(r.seconds for r in results)
     peaks = [r.peak_mib for r in results if r.peak_mib is not None]
-    print(f"whole course: {total / 60:.1f} min (goal < 4), largest kernel peak "
+    print(f"whole course: {total / 60:.1f} min (goal < 6), largest kernel peak "
           f"{max(peaks) / 1024 if peaks else float('nan'):.2f} GiB (goal < 1.5)")
 
 
