@@ -112,7 +112,7 @@ def test_console_script_copies_the_notebooks_and_exercises_never_the_solutions(v
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in (tmp_path / "course" / "notebooks").iterdir()) == NOTEBOOKS
     assert sorted(p.name for p in (tmp_path / "course" / "exercises").iterdir()) == EXERCISES
-    assert len(NOTEBOOKS) == 7 and len(EXERCISES) == 5
+    assert len(NOTEBOOKS) == 8 and len(EXERCISES) == 6
     assert sorted(p.name for p in (tmp_path / "course").iterdir()) == ["exercises", "notebooks"]
     assert (tmp_path / "course" / "exercises" / EXERCISES[0]).read_bytes() == (ROOT / "exercises" / EXERCISES[0]).read_bytes()
 
