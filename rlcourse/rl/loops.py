@@ -33,7 +33,7 @@ from rlcourse.model import policy
 from rlcourse.reward import verifiers
 from rlcourse.rl import advantages as adv
 from rlcourse.rl import losses
-from rlcourse.rl.masked import check_float, check_mask, check_number, masked_mean, masked_var
+from rlcourse.rl.masked import check_count, check_float, check_mask, check_number, masked_mean, masked_var
 from rlcourse.utils import progress_bar
 from rlcourse.world import arith, grammar, rewards
 
@@ -496,12 +496,6 @@ def explained_variance(values: torch.Tensor, returns: torch.Tensor, mask: torch.
     return 1.0 - masked_var(returns - values, mask, unbiased=False).item() / var_returns
 
 
-def _check_count(name: str, value) -> None:
-    """A count the loop cannot do without (prompts, steps, tokens): an int ≥ 1, named when it is not."""
-    if type(value) is not int or value < 1:
-        raise ValueError(f"{name} must be an int ≥ 1, got {value!r}.")
-
-
 def _check_finite(step: int, metrics: dict, threshold: float) -> None:
     for name, value in metrics.items():
         if name.startswith("response/length_") or name == "val/var_explained":  # NaN when undefined (see each)
@@ -543,7 +537,7 @@ def train(config: LoopConfig, model=None, tokenizer=None, reward_fn=None, ref_mo
     if config.loss_aggregation not in losses.AGGREGATIONS:
         raise ValueError(f"loss_aggregation must be one of {', '.join(losses.AGGREGATIONS)}, got {config.loss_aggregation!r}.")
     for name in ("num_prompts", "num_steps", "max_new_tokens"):
-        _check_count(name, getattr(config, name))
+        check_count(name, getattr(config, name))
     if not config.temperature > 0:
         raise ValueError(f"temperature must be > 0 for RL, got {config.temperature!r}: the loop learns from sampled "
                          "responses and their log-probs, and temperature 0 (greedy) samples one response per prompt.")
@@ -599,7 +593,7 @@ def evaluate(model, tokenizer, ref_model=None, reward_fn=None, num_prompts: int 
     Returns ``{"gold/reward", "gold/grammatical", "objective/scores", "objective/kl", "texts"}`` where
     ``objective/kl`` is the mean Σ_t (log π − log π_ref) per response (0 without ``ref_model``).
     """
-    _check_count("num_prompts", num_prompts)
+    check_count("num_prompts", num_prompts)
     draw = grammar.review_prompts if task == "review" else grammar.story_prompts
     prompts = draw(num_prompts, seed=seed)
     model.eval()

@@ -18,7 +18,7 @@ from numbers import Real
 import torch
 
 __all__ = ["masked_sum", "masked_mean", "masked_var", "check_float", "check_like", "check_mask", "check_number",
-           "check_group_size", "check_nonempty"]
+           "check_count", "check_group_size", "check_nonempty"]
 
 
 # ---------------------------------------------------------------------------
@@ -97,6 +97,12 @@ def check_number(name: str, value, low: float, high: float = math.inf, low_open:
         raise ValueError(
             f"{name} must be a finite number in {interval}, got {value!r}; pass a plain Python float in that range."
         )
+
+
+def check_count(name: str, value) -> None:
+    """Require a count a loop cannot do without (prompts, steps, tokens, batch size): an int ≥ 1, named when it is not."""
+    if type(value) is not int or value < 1:
+        raise ValueError(f"{name} must be an int ≥ 1, got {value!r}.")
 
 
 def check_group_size(group_size, n: int, minimum: int) -> None:

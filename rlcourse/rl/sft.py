@@ -21,6 +21,7 @@ import torch
 
 from rlcourse.model import policy, pretraining
 from rlcourse.rl import losses
+from rlcourse.rl.masked import check_count
 from rlcourse.utils import check as _check
 from rlcourse.world.demonstrations import Demonstration
 
@@ -43,6 +44,11 @@ def _context(model) -> int | None:
     return getattr(model.config, "max_position_embeddings", None) or getattr(model.config, "n_positions", None)
 
 
+def _after_first_token(attention_mask: torch.Tensor) -> torch.Tensor:
+    """1 on every real token of a left-padded row but its first (``<bos>``, which no logit predicts): ``(B, L)``."""
+    return (attention_mask.long().cumsum(1) > 1).long()  # (B, L) the 2nd real token onwards
+
+
 def encode_demonstrations(tokenizer, demos: list[Demonstration], response_only: bool = True,
                           max_length: int | None = None) -> dict[str, torch.Tensor]:
     """Left-padded ``<bos> prompt response <eos>`` rows and the ``loss_mask`` :func:`~rlcourse.rl.losses.sft_loss` reads.
@@ -61,9 +67,7 @@ def encode_demonstrations(tokenizer, demos: list[Demonstration], response_only: 
                       "drop it or write a response.")
     enc = policy.encode_prompt_responses(tokenizer, [d.prompt for d in demos], [d.response for d in demos],
                                          max_length=max_length)
-    first = torch.zeros_like(enc["attention_mask"])  # (B, L) 1 on each row's first real token (<bos>)
-    first[torch.arange(len(demos)), enc["attention_mask"].argmax(1)] = 1
-    loss_mask = enc["response_mask"] if response_only else enc["attention_mask"] - first  # (B, L)
+    loss_mask = enc["response_mask"] if response_only else _after_first_token(enc["attention_mask"])  # (B, L)
     return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"], "loss_mask": loss_mask}
 
 
@@ -97,8 +101,7 @@ def train_sft(config: SFTConfig, model, tokenizer, demos: list[Demonstration], p
     """
     _check(isinstance(config, SFTConfig), f"config must be an SFTConfig, got {type(config).__name__}.")
     for name in ("num_steps", "batch_size"):
-        value = getattr(config, name)
-        _check(isinstance(value, int) and value >= 1, f"{name} must be an int >= 1, got {value!r}.")
+        check_count(name, getattr(config, name))
     max_length = _context(model)
     encode_demonstrations(tokenizer, demos, config.response_only, max_length)  # every row checked once, up front
     history, _ = pretraining.fit_causal_lm(model.requires_grad_(True), _batches(tokenizer, demos, config, max_length), config.num_steps,
@@ -126,9 +129,7 @@ def prompt_logprob(model, tokenizer, prompts: list[str]) -> float:
     _check(len(prompts) > 0, "prompts is empty: pass at least one prompt.")
     enc = tokenizer(list(prompts), return_tensors="pt", padding=True)
     ids, mask = enc["input_ids"], enc["attention_mask"]  # (B, P) left-padded <bos> prompt
-    first = torch.zeros_like(mask)
-    first[torch.arange(len(prompts)), mask.argmax(1)] = 1
     model.eval()
     logprobs = policy.token_logprobs(policy.model_logits(model, ids, mask)[:, :-1], ids[:, 1:])  # (B, P-1)
-    keep = (mask - first)[:, 1:].float()  # (B, P-1) every prompt token after <bos>
+    keep = _after_first_token(mask)[:, 1:].float()  # (B, P-1) every prompt token after <bos>
     return float((logprobs * keep).sum() / keep.sum())

@@ -155,7 +155,7 @@ def run_trl_grpo(model, tokenizer, prompts: list[str], max_steps: int = 4, num_g
         trainer = GRPOTrainer(model=model, reward_funcs=gold_reward_for_trl, args=config,
                               train_dataset=Dataset.from_dict({"prompt": list(prompts)}), processing_class=tokenizer)
         trainer.remove_callback(PrinterCallback)
-        before = weights_digest(model)
+        before = weights_digest(model) if output_dir is not None else None  # hashing every weight: only when recorded
         trainer.train()
         if output_dir is not None:
             trainer.save_model(out_dir)  # writes on the main process only
