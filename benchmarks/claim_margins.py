@@ -2,8 +2,9 @@
 
 A notebook checks what its prose says about a trained run with ``rlcourse.expect(claim, value,
 low, high)``. This script runs notebooks (each in a fresh kernel, through rlcourse.classroom.runner) three
-times: with normal numerics, with ``ATEN_CPU_CAPABILITY=default`` (torch's scalar kernels) and with
-``MKL_CBWR=COMPATIBLE`` (MKL's reproducibility mode), as another CPU would compute. Every claim is
+times: with normal numerics and under the two numerics CI runs them with (``tests/numerics.py``:
+``scalar``, torch's scalar kernels, for ``make test``; ``other-cpu``, an AVX2 laptop's kernels and
+MKL path on an AVX-512 machine, for ``make test-portable``), as other CPUs would compute. Every claim is
 recorded (``RLCOURSE_CLAIMS_LOG``) and printed with its band, its value in each run and the room
 left: the smallest distance from a value to the nearer edge of the band. Use it to choose a band a
 few times the spread, and tight enough that a broken implementation fails. A run that stops at a
@@ -19,13 +20,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 
 from rlcourse.classroom import claims, runner
 
 ROOT = Path(__file__).resolve().parents[1]
-NUMERICS = {"normal": {}, "aten-default": {"ATEN_CPU_CAPABILITY": "default"}, "mkl-compatible": {"MKL_CBWR": "COMPATIBLE"}}
+sys.path.insert(0, str(ROOT / "tests"))
+import numerics  # noqa: E402  (tests/numerics.py: the numerics CI uses, defined once)
+
+NUMERICS = {"normal": {}, "scalar": numerics.numerics("scalar"), "other-cpu": numerics.numerics("other-cpu")}
 
 
 def run_with(paths: list[Path], env: dict[str, str], tmp: Path, name: str) -> tuple[list[dict], list[runner.RunResult]]:
