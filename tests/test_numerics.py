@@ -61,3 +61,15 @@ def test_each_numerics_changes_what_torch_computes_on_this_machine():
     assert other[1] != native[1]  # the matrix product: MKL's code path
     if "avx512f" in numerics.cpu_flags():
         assert native[0] == "AVX512" and other[0] == "AVX2" and other[2] != native[2]
+
+
+def test_make_runs_each_suite_under_its_numerics():
+    """`make -n` prints the recipes without running them: each pytest line carries its numerics."""
+    out = subprocess.run(["make", "-n", "--no-print-directory", "test", "test-portable"], cwd=ROOT, capture_output=True,
+                         text=True, check=True).stdout
+    pytest_lines = [line for line in out.splitlines() if " -m pytest " in line]
+    assert len(pytest_lines) == 2, out
+    for line, name in zip(pytest_lines, ("scalar", "other-cpu")):
+        assert line.startswith("env ") and "-n 2 --dist loadscope" in line
+        assert all(f"{key}={value}" in line for key, value in numerics.numerics(name).items()), (name, line)
+    assert "tests " in pytest_lines[0] and "notebooks solutions" in pytest_lines[1]
